@@ -1,0 +1,409 @@
+//! Insert and delete: pessimistic latch crabbing, splits, merges and redistribution.
+//!
+//! A writer (one per tree at a time, see `Tree`) descends with exclusive latches. When the
+//! child it just latched is *safe* (an insert cannot split it; a delete can neither underflow
+//! it nor need room to replace a separator in it) every ancestor is released, so the root is
+//! held only while a change might reach it. The held path is therefore exactly the set of nodes
+//! a split or merge can touch.
+//!
+//! The root keeps its page id for life: a root split moves the root's contents into two new
+//! children, and a root with a single child absorbs that child. The catalog never changes when
+//! a tree grows or shrinks.
+//!
+//! Pages freed by an operation are collected and returned to the free list after every latch is
+//! released, so freeing never waits on a latch while holding the allocator.
+
+use crate::bufferpool::PageMut;
+use crate::error::{Result, StorageError};
+use crate::node::{self, Limits};
+use crate::page::{PageId, PageType};
+use crate::store::Store;
+
+/// What the writer is about to do; decides when a node is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Insert,
+    Delete,
+}
+
+/// A latched node on the write path and which child the descent took from it.
+struct Step<'a> {
+    page: PageMut<'a>,
+    ci: usize,
+}
+
+/// Per-operation scratch state.
+#[derive(Default)]
+pub(crate) struct WriteCtx {
+    pub freed: Vec<PageId>,
+}
+
+fn is_safe(limits: &Limits, buf: &[u8], op: Op) -> bool {
+    let room = node::free_space(buf) >= limits.max_cell + 2;
+    match op {
+        Op::Insert => room,
+        Op::Delete => room && node::used(buf) >= limits.min_fill + limits.max_cell + 2,
+    }
+}
+
+fn descend<'a>(store: &'a Store, root: PageId, key: &[u8], op: Op) -> Result<Vec<Step<'a>>> {
+    let mut path = vec![Step {
+        page: store.write_node(root, None)?,
+        ci: 0,
+    }];
+    loop {
+        let top = path.last_mut().expect("path is never empty");
+        if node::is_leaf(&top.page) {
+            return Ok(path);
+        }
+        let id = top.page.id();
+        let ci = node::child_index(&top.page, key).map_err(store.malformed(id))?;
+        let child_id = node::child(&top.page, ci).map_err(store.malformed(id))?;
+        let level = node::level(&top.page) - 1;
+        top.ci = ci;
+        let child = store.write_node(child_id, Some(level))?;
+        if is_safe(&store.limits, &child, op) {
+            path.clear();
+        }
+        path.push(Step { page: child, ci: 0 });
+    }
+}
+
+fn invariant(what: &str) -> StorageError {
+    StorageError::Integrity(format!("b+ tree invariant violated: {what}"))
+}
+
+fn rebuild(store: &Store, buf: &mut [u8], cells: &[Vec<u8>]) -> Result<()> {
+    if node::rebuild(buf, cells) {
+        Ok(())
+    } else {
+        let id = crate::page::page_id(buf);
+        Err(store.corruption(id, "cells do not fit in a node after a split"))
+    }
+}
+
+/// Index at which to split `cells` so both halves hold about the same number of bytes.
+/// `keep_right` extra cells are reserved (1 for internal nodes, whose middle cell moves up).
+fn split_point(cells: &[Vec<u8>], keep_right: usize) -> usize {
+    let total = node::cells_size(cells);
+    let mut acc = 0;
+    for (i, cell) in cells.iter().enumerate() {
+        acc += cell.len() + 2;
+        if acc >= total / 2 {
+            return (i + 1).clamp(1, cells.len() - 1 - keep_right);
+        }
+    }
+    cells.len() - 1 - keep_right
+}
+
+/// Builds the cell for a value: inline, or a reference to a new overflow chain.
+fn leaf_cell(store: &Store, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
+    if node::LEAF_CELL_HEADER + key.len() + value.len() <= store.limits.max_cell {
+        return Ok(node::leaf_cell_inline(key, value));
+    }
+    let len = u32::try_from(value.len()).map_err(|_| StorageError::ValueTooLarge {
+        len: value.len(),
+        max: u32::MAX as usize,
+    })?;
+    let first = store.write_overflow(value)?;
+    Ok(node::leaf_cell_overflow(key, first, len))
+}
+
+/// Queues the overflow pages of leaf cell `i` (if any) for freeing.
+fn release_value(store: &Store, page: &[u8], i: usize, ctx: &mut WriteCtx) -> Result<()> {
+    let id = crate::page::page_id(page);
+    let (_, value) = node::leaf_entry(page, i).map_err(store.malformed(id))?;
+    if let node::ValueRef::Overflow { first, len } = value {
+        ctx.freed.extend(store.walk_overflow(first, len, None)?);
+    }
+    Ok(())
+}
+
+/// Inserts or replaces `key`. Returns true if it replaced a value.
+pub(crate) fn insert(
+    store: &Store,
+    root: PageId,
+    key: &[u8],
+    value: &[u8],
+    ctx: &mut WriteCtx,
+) -> Result<bool> {
+    let cell = leaf_cell(store, key, value)?;
+    let mut path = match descend(store, root, key, Op::Insert) {
+        Ok(path) => path,
+        Err(err) => {
+            queue_cell_overflow(store, &cell, ctx);
+            return Err(err);
+        }
+    };
+    let leaf = &mut path.last_mut().expect("path is never empty").page;
+    let id = leaf.id();
+    let (replaced, idx) = match node::search(leaf, key).map_err(store.malformed(id))? {
+        Ok(i) => {
+            release_value(store, leaf, i, ctx)?;
+            node::remove_cell(leaf, i).map_err(store.malformed(id))?;
+            (true, i)
+        }
+        Err(i) => (false, i),
+    };
+    if !node::insert_cell(leaf, idx, &cell).map_err(store.malformed(id))? {
+        split_leaf(store, root, &mut path, idx, cell, ctx)?;
+    }
+    Ok(replaced)
+}
+
+fn queue_cell_overflow(store: &Store, cell: &[u8], ctx: &mut WriteCtx) {
+    if let (_, node::ValueRef::Overflow { first, len }) = node::decode_leaf_cell(cell)
+        && let Ok(pages) = store.walk_overflow(first, len, None)
+    {
+        ctx.freed.extend(pages);
+    }
+}
+
+fn split_leaf<'a>(
+    store: &'a Store,
+    root: PageId,
+    path: &mut [Step<'a>],
+    idx: usize,
+    cell: Vec<u8>,
+    ctx: &mut WriteCtx,
+) -> Result<()> {
+    let li = path.len() - 1;
+    let node_id = path[li].page.id();
+    let mut cells = node::collect_cells(&path[li].page).map_err(store.malformed(node_id))?;
+    cells.insert(idx, cell);
+    let at = split_point(&cells, 0);
+    let (left, right) = cells.split_at(at);
+    let sep = node::shortest_separator(
+        node::key_of(&left[left.len() - 1], true),
+        node::key_of(&right[0], true),
+    );
+    if node_id == root {
+        let mut a = store.allocate(PageType::Leaf)?;
+        let mut b = store.allocate(PageType::Leaf)?;
+        let (a_id, b_id) = (a.id(), b.id());
+        node::init(&mut a, a_id, 0);
+        node::init(&mut b, b_id, 0);
+        rebuild(store, &mut a, left)?;
+        rebuild(store, &mut b, right)?;
+        node::set_right(&mut a, b_id);
+        node::set_left(&mut b, a_id);
+        let page = &mut path[li].page;
+        node::init(page, root, 1);
+        node::set_leftmost(page, a_id);
+        if !node::insert_cell(page, 0, &node::internal_cell(&sep, b_id))
+            .map_err(store.malformed(root))?
+        {
+            return Err(invariant("new root cannot hold one separator"));
+        }
+        return Ok(());
+    }
+    let mut new = store.allocate(PageType::Leaf)?;
+    let new_id = new.id();
+    node::init(&mut new, new_id, 0);
+    rebuild(store, &mut new, right)?;
+    let page = &mut path[li].page;
+    let old_right = node::right(page);
+    node::set_right(&mut new, old_right);
+    node::set_left(&mut new, node_id);
+    node::set_right(page, new_id);
+    rebuild(store, page, left)?;
+    drop(new);
+    if old_right != 0 {
+        let mut neighbour = store.write_node(old_right, Some(0))?;
+        node::set_left(&mut neighbour, new_id);
+    }
+    if li == 0 {
+        return Err(invariant("leaf split reached a released parent"));
+    }
+    let ci = path[li - 1].ci;
+    put_internal(
+        store,
+        root,
+        path,
+        li - 1,
+        ci,
+        node::internal_cell(&sep, new_id),
+        ctx,
+    )
+}
+
+/// Inserts `cell` at index `idx` of internal node `path[level]`, splitting upwards as needed.
+fn put_internal<'a>(
+    store: &'a Store,
+    root: PageId,
+    path: &mut [Step<'a>],
+    level: usize,
+    idx: usize,
+    cell: Vec<u8>,
+    ctx: &mut WriteCtx,
+) -> Result<()> {
+    let node_id = path[level].page.id();
+    if node::insert_cell(&mut path[level].page, idx, &cell).map_err(store.malformed(node_id))? {
+        return Ok(());
+    }
+    let page = &mut path[level].page;
+    let mut cells = node::collect_cells(page).map_err(store.malformed(node_id))?;
+    cells.insert(idx, cell);
+    let m = split_point(&cells, 1);
+    let sep = node::key_of(&cells[m], false).to_vec();
+    let mid_child = node::child_of(&cells[m]);
+    let node_level = node::level(page);
+    if node_id == root {
+        let mut a = store.allocate(PageType::Internal)?;
+        let mut b = store.allocate(PageType::Internal)?;
+        let (a_id, b_id) = (a.id(), b.id());
+        node::init(&mut a, a_id, node_level);
+        node::set_leftmost(&mut a, node::leftmost(page));
+        rebuild(store, &mut a, &cells[..m])?;
+        node::init(&mut b, b_id, node_level);
+        node::set_leftmost(&mut b, mid_child);
+        rebuild(store, &mut b, &cells[m + 1..])?;
+        node::init(page, root, node_level + 1);
+        node::set_leftmost(page, a_id);
+        if !node::insert_cell(page, 0, &node::internal_cell(&sep, b_id))
+            .map_err(store.malformed(root))?
+        {
+            return Err(invariant("new root cannot hold one separator"));
+        }
+        return Ok(());
+    }
+    let mut new = store.allocate(PageType::Internal)?;
+    let new_id = new.id();
+    node::init(&mut new, new_id, node_level);
+    node::set_leftmost(&mut new, mid_child);
+    rebuild(store, &mut new, &cells[m + 1..])?;
+    rebuild(store, page, &cells[..m])?;
+    drop(new);
+    if level == 0 {
+        return Err(invariant("internal split reached a released parent"));
+    }
+    let ci = path[level - 1].ci;
+    put_internal(
+        store,
+        root,
+        path,
+        level - 1,
+        ci,
+        node::internal_cell(&sep, new_id),
+        ctx,
+    )
+}
+
+/// Removes `key`. Returns true if it was present.
+pub(crate) fn delete(store: &Store, root: PageId, key: &[u8], ctx: &mut WriteCtx) -> Result<bool> {
+    let mut path = descend(store, root, key, Op::Delete)?;
+    let li = path.len() - 1;
+    let leaf = &mut path[li].page;
+    let id = leaf.id();
+    let Ok(i) = node::search(leaf, key).map_err(store.malformed(id))? else {
+        return Ok(false);
+    };
+    release_value(store, leaf, i, ctx)?;
+    node::remove_cell(leaf, i).map_err(store.malformed(id))?;
+    if id != root && node::used(leaf) < store.limits.min_fill {
+        rebalance(store, root, &mut path, li, ctx)?;
+    }
+    Ok(true)
+}
+
+/// Fixes an underfull node `path[level]` by merging with or borrowing from a sibling.
+fn rebalance<'a>(
+    store: &'a Store,
+    root: PageId,
+    path: &mut [Step<'a>],
+    level: usize,
+    ctx: &mut WriteCtx,
+) -> Result<()> {
+    if level == 0 {
+        // The parent was released because the node was judged safe; nothing to fix.
+        return Ok(());
+    }
+    let (upper, lower) = path.split_at_mut(level);
+    let parent = &mut upper[level - 1];
+    let parent_id = parent.page.id();
+    let pn = node::nkeys(&parent.page);
+    if pn == 0 {
+        return Ok(());
+    }
+    let ci = parent.ci;
+    // Prefer the right sibling; the last child borrows from its left one.
+    let node_is_left = ci < pn;
+    let sep_idx = if node_is_left { ci } else { ci - 1 };
+    let sibling_ci = if node_is_left { ci + 1 } else { ci - 1 };
+    let sibling_id = node::child(&parent.page, sibling_ci).map_err(store.malformed(parent_id))?;
+    let node_page = &mut lower[0].page;
+    let child_level = node::level(node_page);
+    let mut sibling = store.write_node(sibling_id, Some(child_level))?;
+    let (left, right) = if node_is_left {
+        (node_page, &mut sibling)
+    } else {
+        (&mut sibling, node_page)
+    };
+    let (left_id, right_id) = (left.id(), right.id());
+    let left_cells = node::collect_cells(left).map_err(store.malformed(left_id))?;
+    let right_cells = node::collect_cells(right).map_err(store.malformed(right_id))?;
+    let leaf = child_level == 0;
+    let mut all = left_cells;
+    if !leaf {
+        let sep = node::key(&parent.page, sep_idx).map_err(store.malformed(parent_id))?;
+        all.push(node::internal_cell(sep, node::leftmost(right)));
+    }
+    all.extend(right_cells);
+
+    if node::cells_size(&all) <= store.limits.usable {
+        // Merge right into left and drop the separator between them.
+        rebuild(store, left, &all)?;
+        if leaf {
+            let far_right = node::right(right);
+            node::set_right(left, far_right);
+            if far_right != 0 {
+                let mut neighbour = store.write_node(far_right, Some(0))?;
+                node::set_left(&mut neighbour, left_id);
+            }
+        }
+        ctx.freed.push(right_id);
+        node::remove_cell(&mut parent.page, sep_idx).map_err(store.malformed(parent_id))?;
+        if parent_id == root {
+            if node::nkeys(&parent.page) == 0 {
+                // The root has one child left: pull it up so the tree gets shorter.
+                node::copy_body(left, &mut parent.page);
+                ctx.freed.push(left_id);
+            }
+            return Ok(());
+        }
+        drop(sibling);
+        if node::used(&path[level - 1].page) < store.limits.min_fill {
+            return rebalance(store, root, path, level - 1, ctx);
+        }
+        return Ok(());
+    }
+
+    // Redistribute: split the combined cells evenly and replace the separator.
+    let new_sep = if leaf {
+        let at = split_point(&all, 0);
+        rebuild(store, left, &all[..at])?;
+        rebuild(store, right, &all[at..])?;
+        node::shortest_separator(
+            node::key_of(&all[at - 1], true),
+            node::key_of(&all[at], true),
+        )
+    } else {
+        let m = split_point(&all, 1);
+        rebuild(store, left, &all[..m])?;
+        node::set_leftmost(right, node::child_of(&all[m]));
+        rebuild(store, right, &all[m + 1..])?;
+        node::key_of(&all[m], false).to_vec()
+    };
+    drop(sibling);
+    let parent_page = &mut path[level - 1].page;
+    node::remove_cell(parent_page, sep_idx).map_err(store.malformed(parent_id))?;
+    put_internal(
+        store,
+        root,
+        path,
+        level - 1,
+        sep_idx,
+        node::internal_cell(&new_sep, right_id),
+        ctx,
+    )
+}

@@ -1,0 +1,668 @@
+//! The buffer pool: a fixed budget of page frames in front of the pager.
+//!
+//! # Shape
+//!
+//! - `frames` is allocated once; each frame has a reader-writer latch over its bytes, a pin
+//!   count and a dirty flag. A frame's buffer is allocated on first use, so the resident set
+//!   grows with the working set and never beyond `budget_bytes`.
+//! - One mutex guards the page table (page id to frame) and the eviction policy. It is never
+//!   held across I/O: a miss picks a victim, maps the page, takes the frame's write latch while
+//!   still holding the mutex, and only then releases the mutex and reads from disk. Threads
+//!   asking for the same page meanwhile pin the frame and wait on its latch.
+//! - A dirty victim is written back *before* its page leaves the page table, so no other thread
+//!   can read the stale on-disk copy in between; if the write fails the page stays cached and
+//!   dirty and the error is returned.
+//! - [`PageRef`] and [`PageMut`] are RAII guards: pinned plus a shared or exclusive latch. They
+//!   release the latch before the pin, so a frame with no pins is never latched.
+//!
+//! A background flusher writes dirty, unpinned pages in page order every `flush_interval`;
+//! [`BufferPool::flush_all`] writes every dirty page and syncs the file.
+
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use rustc_hash::FxHashMap;
+
+use crate::error::{Result, StorageError};
+use crate::eviction::{EvictionPolicy, Evictor};
+use crate::page::PageId;
+use crate::pager::Pager;
+
+/// Marks a frame that holds no page.
+const NO_PAGE: PageId = PageId::MAX;
+/// Bookkeeping bytes charged per frame against the budget (frame struct, page-table entry,
+/// policy state), so the budget bounds the pool's whole footprint, not only page bytes.
+pub const FRAME_OVERHEAD_BYTES: usize = 128;
+/// The pool refuses budgets smaller than this many frames: a B+ tree operation pins a
+/// root-to-leaf path plus siblings.
+pub const MIN_FRAMES: usize = 16;
+/// How many times a miss retries when every frame is pinned before giving up.
+const EXHAUSTED_RETRIES: u32 = 2000;
+
+/// Buffer pool settings.
+#[derive(Debug, Clone)]
+pub struct BufferPoolConfig {
+    /// Memory budget in bytes for page frames and their bookkeeping.
+    pub budget_bytes: usize,
+    /// Eviction policy.
+    pub policy: EvictionPolicy,
+    /// How often the background flusher writes dirty pages; `None` disables it.
+    pub flush_interval: Option<Duration>,
+}
+
+impl Default for BufferPoolConfig {
+    fn default() -> Self {
+        BufferPoolConfig {
+            budget_bytes: 64 << 20,
+            policy: EvictionPolicy::default(),
+            flush_interval: Some(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// A point-in-time copy of the pool's counters, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BufferPoolStats {
+    /// Number of frames the budget allows.
+    pub capacity_frames: u64,
+    /// Frames currently holding a page.
+    pub resident_pages: u64,
+    /// Dirty frames right now.
+    pub dirty_pages: u64,
+    /// Page requests served from memory.
+    pub hits: u64,
+    /// Page requests that read from disk.
+    pub misses: u64,
+    /// Pages evicted to make room.
+    pub evictions: u64,
+    /// Pages written back to disk (eviction, flusher or flush_all).
+    pub page_writes: u64,
+    /// Pages loaded because of a prefetch hint.
+    pub prefetched: u64,
+}
+
+impl BufferPoolStats {
+    /// Fraction of requests served from memory, 0 when there were none.
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+struct FrameData {
+    page_id: PageId,
+    buf: Vec<u8>,
+}
+
+struct Frame {
+    latch: RwLock<FrameData>,
+    pins: AtomicU32,
+    dirty: AtomicBool,
+}
+
+struct TableState {
+    table: FxHashMap<PageId, u32>,
+    evictor: Evictor,
+    /// Frames that have never held a page.
+    unused: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    page_writes: AtomicU64,
+    prefetched: AtomicU64,
+    dirty: AtomicU64,
+}
+
+/// Where a missing page's bytes come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Read and verify from disk.
+    Disk,
+    /// A newly allocated page: start from zeroes, no read.
+    Fresh,
+}
+
+enum Pinned<'a> {
+    /// The page was resident; the frame is pinned but not latched.
+    Hit(u32),
+    /// The page was loaded by this call; the frame is pinned and write-latched.
+    Loaded(u32, RwLockWriteGuard<'a, FrameData>),
+}
+
+/// Fixed-size cache of pages with pinning, latching and write-back.
+pub struct BufferPool {
+    pager: Arc<Pager>,
+    page_size: usize,
+    frames: Box<[Frame]>,
+    state: Mutex<TableState>,
+    counters: Counters,
+    flusher: Mutex<Option<Flusher>>,
+}
+
+impl fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("path", &self.pager.path())
+            .field("frames", &self.frames.len())
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BufferPool {
+    /// Creates a pool over `pager` and starts its background flusher.
+    pub fn new(pager: Arc<Pager>, config: &BufferPoolConfig) -> Result<Arc<BufferPool>> {
+        let page_size = pager.page_size();
+        let frames = config.budget_bytes / (page_size + FRAME_OVERHEAD_BYTES);
+        if frames < MIN_FRAMES {
+            return Err(StorageError::InvalidConfig(format!(
+                "buffer_pool_bytes {} holds {frames} frames of {page_size} bytes; at least {MIN_FRAMES} are needed ({} bytes)",
+                config.budget_bytes,
+                MIN_FRAMES * (page_size + FRAME_OVERHEAD_BYTES)
+            )));
+        }
+        let frames_vec: Vec<Frame> = (0..frames)
+            .map(|_| Frame {
+                latch: RwLock::new(FrameData {
+                    page_id: NO_PAGE,
+                    buf: Vec::new(),
+                }),
+                pins: AtomicU32::new(0),
+                dirty: AtomicBool::new(false),
+            })
+            .collect();
+        let pool = Arc::new(BufferPool {
+            pager,
+            page_size,
+            frames: frames_vec.into_boxed_slice(),
+            state: Mutex::new(TableState {
+                table: FxHashMap::default(),
+                evictor: Evictor::new(config.policy, frames),
+                unused: (0..frames as u32).rev().collect(),
+            }),
+            counters: Counters::default(),
+            flusher: Mutex::new(None),
+        });
+        if let Some(interval) = config.flush_interval {
+            *pool.flusher.lock() = Some(Flusher::start(Arc::downgrade(&pool), interval));
+        }
+        Ok(pool)
+    }
+
+    /// The pager underneath.
+    pub fn pager(&self) -> &Arc<Pager> {
+        &self.pager
+    }
+
+    /// Page size in bytes.
+    pub fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// Pins page `id` for reading.
+    pub fn read(&self, id: PageId) -> Result<PageRef<'_>> {
+        loop {
+            match self.pin(id, Source::Disk)? {
+                Pinned::Loaded(idx, guard) => {
+                    return Ok(PageRef::new(self, idx, RwLockWriteGuard::downgrade(guard)));
+                }
+                Pinned::Hit(idx) => {
+                    let guard = self.frames[idx as usize].latch.read();
+                    if guard.page_id == id {
+                        return Ok(PageRef::new(self, idx, guard));
+                    }
+                    // The load we waited for failed or the frame was reassigned: start over.
+                    drop(guard);
+                    self.unpin(idx);
+                }
+            }
+        }
+    }
+
+    /// Pins page `id` for writing.
+    pub fn write(&self, id: PageId) -> Result<PageMut<'_>> {
+        self.write_from(id, Source::Disk)
+    }
+
+    /// Pins a newly allocated page for writing without reading it; the buffer is zeroed.
+    pub fn create(&self, id: PageId) -> Result<PageMut<'_>> {
+        let mut page = self.write_from(id, Source::Fresh)?;
+        page.fill(0);
+        Ok(page)
+    }
+
+    fn write_from(&self, id: PageId, source: Source) -> Result<PageMut<'_>> {
+        loop {
+            match self.pin(id, source)? {
+                Pinned::Loaded(idx, guard) => {
+                    let mut page = PageMut::new(self, idx, guard);
+                    if source == Source::Fresh {
+                        page.modified = true;
+                    }
+                    return Ok(page);
+                }
+                Pinned::Hit(idx) => {
+                    let guard = self.frames[idx as usize].latch.write();
+                    if guard.page_id == id {
+                        return Ok(PageMut::new(self, idx, guard));
+                    }
+                    drop(guard);
+                    self.unpin(idx);
+                }
+            }
+        }
+    }
+
+    /// Hints that these pages will be needed soon: loads the ones not resident. Errors are
+    /// ignored (a hint must not fail the caller); a damaged page reports itself when it is
+    /// actually read.
+    pub fn prefetch(&self, ids: &[PageId]) {
+        for &id in ids {
+            if self.state.lock().table.contains_key(&id) {
+                continue;
+            }
+            if let Ok(page) = self.read(id) {
+                drop(page);
+                self.counters.prefetched.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// True if page `id` is cached.
+    pub fn is_resident(&self, id: PageId) -> bool {
+        self.state.lock().table.contains_key(&id)
+    }
+
+    fn pin(&self, id: PageId, source: Source) -> Result<Pinned<'_>> {
+        debug_assert_ne!(id, NO_PAGE);
+        let mut retries = 0u32;
+        loop {
+            let mut state = self.state.lock();
+            if let Some(&idx) = state.table.get(&id) {
+                self.frames[idx as usize]
+                    .pins
+                    .fetch_add(1, Ordering::AcqRel);
+                state.evictor.touch(idx);
+                drop(state);
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Pinned::Hit(idx));
+            }
+            let Some((idx, guard)) = self.take_victim(&mut state) else {
+                drop(state);
+                retries += 1;
+                if retries > EXHAUSTED_RETRIES {
+                    return Err(StorageError::BufferPoolExhausted {
+                        frames: self.frames.len(),
+                    });
+                }
+                std::thread::yield_now();
+                continue;
+            };
+            let frame = &self.frames[idx as usize];
+            frame.pins.store(1, Ordering::Release);
+            let old = guard.page_id;
+            if old != NO_PAGE && frame.dirty.load(Ordering::Acquire) {
+                // Keep `old` mapped while it is written back, so nobody reads the stale disk copy.
+                drop(state);
+                match self.write_back(&guard) {
+                    Ok(()) => {
+                        frame.dirty.store(false, Ordering::Release);
+                        self.counters.dirty.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    Err(err) => {
+                        let mut state = self.state.lock();
+                        state.evictor.insert(idx);
+                        drop(state);
+                        drop(guard);
+                        self.unpin(idx);
+                        return Err(err);
+                    }
+                }
+                state = self.state.lock();
+            }
+            if old != NO_PAGE {
+                state.table.remove(&old);
+                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(&other) = state.table.get(&id) {
+                // Another thread loaded `id` while we wrote the victim back; use its frame and
+                // leave ours empty for the next miss.
+                let mut guard = guard;
+                guard.page_id = NO_PAGE;
+                state.evictor.insert(idx);
+                self.frames[other as usize]
+                    .pins
+                    .fetch_add(1, Ordering::AcqRel);
+                state.evictor.touch(other);
+                drop(state);
+                drop(guard);
+                self.unpin(idx);
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Pinned::Hit(other));
+            }
+            state.table.insert(id, idx);
+            state.evictor.insert(idx);
+            drop(state);
+            return self.fill_frame(id, idx, guard, source);
+        }
+    }
+
+    /// Finds a frame to reuse: never-used frames first, then the policy's victim among
+    /// unpinned frames. Returns it write-latched.
+    fn take_victim<'a>(
+        &'a self,
+        state: &mut TableState,
+    ) -> Option<(u32, RwLockWriteGuard<'a, FrameData>)> {
+        if let Some(idx) = state.unused.pop() {
+            let mut guard = self.frames[idx as usize].latch.write();
+            guard.buf = vec![0u8; self.page_size];
+            return Some((idx, guard));
+        }
+        let mut latched = None;
+        let victim = state.evictor.evict(|idx| {
+            let frame = &self.frames[idx as usize];
+            if frame.pins.load(Ordering::Acquire) != 0 {
+                return false;
+            }
+            match frame.latch.try_write() {
+                Some(guard) => {
+                    latched = Some(guard);
+                    true
+                }
+                None => false,
+            }
+        })?;
+        Some((victim, latched.expect("victim was latched")))
+    }
+
+    fn fill_frame<'a>(
+        &'a self,
+        id: PageId,
+        idx: u32,
+        mut guard: RwLockWriteGuard<'a, FrameData>,
+        source: Source,
+    ) -> Result<Pinned<'a>> {
+        guard.page_id = id;
+        let loaded = match source {
+            Source::Fresh => {
+                guard.buf.fill(0);
+                Ok(())
+            }
+            Source::Disk => {
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                self.pager.read_page(id, &mut guard.buf).map(|_| ())
+            }
+        };
+        match loaded {
+            Ok(()) => Ok(Pinned::Loaded(idx, guard)),
+            Err(err) => {
+                guard.page_id = NO_PAGE;
+                let mut state = self.state.lock();
+                if state.table.get(&id) == Some(&idx) {
+                    state.table.remove(&id);
+                }
+                drop(state);
+                drop(guard);
+                self.unpin(idx);
+                Err(err)
+            }
+        }
+    }
+
+    fn write_back(&self, data: &FrameData) -> Result<()> {
+        self.pager.write_page(data.page_id, &data.buf)?;
+        self.counters.page_writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn unpin(&self, idx: u32) {
+        let before = self.frames[idx as usize]
+            .pins
+            .fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before > 0, "unpin of an unpinned frame");
+    }
+
+    fn mark_dirty(&self, idx: u32) {
+        if !self.frames[idx as usize].dirty.swap(true, Ordering::AcqRel) {
+            self.counters.dirty.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes dirty pages back in page order. With `wait`, every dirty page is written (waiting
+    /// for writers to release them); without, pages currently latched or pinned are skipped.
+    fn flush_dirty(&self, wait: bool) -> Result<usize> {
+        let mut dirty: Vec<(PageId, u32)> = {
+            let state = self.state.lock();
+            state
+                .table
+                .iter()
+                .filter(|(_, idx)| self.frames[**idx as usize].dirty.load(Ordering::Acquire))
+                .map(|(id, idx)| (*id, *idx))
+                .collect()
+        };
+        dirty.sort_unstable();
+        let mut written = 0;
+        for (id, idx) in dirty {
+            let frame = &self.frames[idx as usize];
+            if !wait && frame.pins.load(Ordering::Acquire) != 0 {
+                continue;
+            }
+            let guard = if wait {
+                frame.latch.read()
+            } else {
+                match frame.latch.try_read() {
+                    Some(guard) => guard,
+                    None => continue,
+                }
+            };
+            if guard.page_id != id || !frame.dirty.load(Ordering::Acquire) {
+                continue;
+            }
+            self.write_back(&guard)?;
+            frame.dirty.store(false, Ordering::Release);
+            self.counters.dirty.fetch_sub(1, Ordering::Relaxed);
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// Writes every dirty page and syncs the file. Called on checkpoints and clean shutdown.
+    pub fn flush_all(&self) -> Result<()> {
+        self.flush_dirty(true)?;
+        self.pager.sync()
+    }
+
+    /// Stops the background flusher and waits for it to exit.
+    pub fn stop_flusher(&self) {
+        let flusher = self.flusher.lock().take();
+        if let Some(flusher) = flusher {
+            flusher.stop();
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> BufferPoolStats {
+        let resident = self.state.lock().table.len() as u64;
+        let c = &self.counters;
+        BufferPoolStats {
+            capacity_frames: self.frames.len() as u64,
+            resident_pages: resident,
+            dirty_pages: c.dirty.load(Ordering::Relaxed),
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            evictions: c.evictions.load(Ordering::Relaxed),
+            page_writes: c.page_writes.load(Ordering::Relaxed),
+            prefetched: c.prefetched.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for BufferPool {
+    fn drop(&mut self) {
+        if let Some(flusher) = self.flusher.get_mut().take() {
+            flusher.signal();
+        }
+    }
+}
+
+/// A pinned page under a shared latch.
+pub struct PageRef<'a> {
+    pool: &'a BufferPool,
+    idx: u32,
+    guard: ManuallyDrop<RwLockReadGuard<'a, FrameData>>,
+}
+
+impl<'a> PageRef<'a> {
+    fn new(pool: &'a BufferPool, idx: u32, guard: RwLockReadGuard<'a, FrameData>) -> Self {
+        PageRef {
+            pool,
+            idx,
+            guard: ManuallyDrop::new(guard),
+        }
+    }
+
+    /// The page's id.
+    pub fn id(&self) -> PageId {
+        self.guard.page_id
+    }
+}
+
+impl Deref for PageRef<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.guard.buf
+    }
+}
+
+impl Drop for PageRef<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the guard is dropped exactly once, here, before the frame is unpinned.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+        self.pool.unpin(self.idx);
+    }
+}
+
+impl fmt::Debug for PageRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageRef").field("page", &self.id()).finish()
+    }
+}
+
+/// A pinned page under an exclusive latch. Mutable access marks it dirty.
+pub struct PageMut<'a> {
+    pool: &'a BufferPool,
+    idx: u32,
+    modified: bool,
+    guard: ManuallyDrop<RwLockWriteGuard<'a, FrameData>>,
+}
+
+impl<'a> PageMut<'a> {
+    fn new(pool: &'a BufferPool, idx: u32, guard: RwLockWriteGuard<'a, FrameData>) -> Self {
+        PageMut {
+            pool,
+            idx,
+            modified: false,
+            guard: ManuallyDrop::new(guard),
+        }
+    }
+
+    /// The page's id.
+    pub fn id(&self) -> PageId {
+        self.guard.page_id
+    }
+}
+
+impl Deref for PageMut<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.guard.buf
+    }
+}
+
+impl DerefMut for PageMut<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.modified = true;
+        &mut self.guard.buf
+    }
+}
+
+impl Drop for PageMut<'_> {
+    fn drop(&mut self) {
+        if self.modified {
+            self.pool.mark_dirty(self.idx);
+        }
+        // SAFETY: the guard is dropped exactly once, here, before the frame is unpinned.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+        self.pool.unpin(self.idx);
+    }
+}
+
+impl fmt::Debug for PageMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageMut").field("page", &self.id()).finish()
+    }
+}
+
+/// The background flusher thread and its stop signal.
+struct Flusher {
+    signal: Arc<(Mutex<bool>, Condvar)>,
+    handle: JoinHandle<()>,
+}
+
+impl Flusher {
+    fn start(pool: Weak<BufferPool>, interval: Duration) -> Flusher {
+        let signal = Arc::new((Mutex::new(false), Condvar::new()));
+        let thread_signal = Arc::clone(&signal);
+        let handle = std::thread::Builder::new()
+            .name("nq-flusher".into())
+            .spawn(move || {
+                loop {
+                    {
+                        let (stop, cv) = &*thread_signal;
+                        let mut stop = stop.lock();
+                        if !*stop {
+                            cv.wait_for(&mut stop, interval);
+                        }
+                        if *stop {
+                            return;
+                        }
+                    }
+                    let Some(pool) = pool.upgrade() else { return };
+                    if let Err(err) = pool.flush_dirty(false) {
+                        tracing::warn!(error = %err, "background flush failed");
+                    }
+                }
+            })
+            .expect("spawn flusher thread");
+        Flusher { signal, handle }
+    }
+
+    fn signal(&self) {
+        let (stop, cv) = &*self.signal;
+        *stop.lock() = true;
+        cv.notify_all();
+    }
+
+    fn stop(self) {
+        self.signal();
+        // The flusher may hold the last strong reference while we run inside its drop; never
+        // join ourselves.
+        if self.handle.thread().id() != std::thread::current().id() {
+            let _ = self.handle.join();
+        }
+    }
+}

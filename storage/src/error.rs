@@ -1,0 +1,143 @@
+//! The storage engine's error type.
+//!
+//! Every failure a caller can see is one of these variants. Bad bytes on disk are
+//! [`StorageError::Corruption`] naming the file and page; they are never a panic and never
+//! garbage handed back to a caller.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::page::PageId;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Errors returned by the storage engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// An operating-system I/O call failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The file the call was made on.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Bytes read from disk do not form what they claim to be (bad checksum, bad header,
+    /// truncated file, impossible field values).
+    #[error("corruption in {path}{}: {reason}; restore from a backup or run check_integrity", page_suffix(*.page))]
+    Corruption {
+        /// The data file.
+        path: PathBuf,
+        /// The page, if the damage is local to one.
+        page: Option<PageId>,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// The file is not a NeuroQuantumDB data file, or was written by an incompatible version.
+    #[error("{path} is not a usable data file: {reason}")]
+    IncompatibleFile {
+        /// The file that was opened.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
+    /// Options passed to `create`/`open` are invalid.
+    #[error("invalid storage configuration: {0}")]
+    InvalidConfig(String),
+
+    /// A key is longer than a page can hold; keys must fit inline in B+ tree nodes.
+    #[error("key of {len} bytes exceeds the maximum of {max} bytes for this page size")]
+    KeyTooLarge {
+        /// Length of the rejected key.
+        len: usize,
+        /// Largest key this database accepts.
+        max: usize,
+    },
+
+    /// A value is larger than the engine can store.
+    #[error("value of {len} bytes exceeds the maximum of {max} bytes")]
+    ValueTooLarge {
+        /// Length of the rejected value.
+        len: usize,
+        /// Largest value accepted.
+        max: usize,
+    },
+
+    /// No tree with this name exists.
+    #[error("tree {0:?} does not exist")]
+    TreeNotFound(String),
+
+    /// A tree with this name exists already.
+    #[error("tree {0:?} already exists")]
+    TreeExists(String),
+
+    /// A tree name was empty or too long.
+    #[error("invalid tree name {name:?}: {reason}")]
+    InvalidTreeName {
+        /// The rejected name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// Bulk load input was not strictly ascending, or the target tree was not empty.
+    #[error("bulk load rejected: {0}")]
+    BulkLoad(String),
+
+    /// Every buffer-pool frame is pinned; the configured memory budget is too small for the
+    /// current concurrency.
+    #[error(
+        "buffer pool exhausted: all {frames} frames are pinned; raise buffer_pool_bytes or lower concurrency"
+    )]
+    BufferPoolExhausted {
+        /// Number of frames in the pool.
+        frames: usize,
+    },
+
+    /// The integrity checker found a structural problem.
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+
+    /// The file is locked by another process.
+    #[error("{path} is in use by another process")]
+    Locked {
+        /// The data file.
+        path: PathBuf,
+    },
+}
+
+fn page_suffix(page: Option<PageId>) -> String {
+    page.map(|p| format!(" page {p}")).unwrap_or_default()
+}
+
+impl StorageError {
+    /// A stable, lowercase label for metrics and logs (one per variant).
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            StorageError::Io { .. } => "io",
+            StorageError::Corruption { .. } => "corruption",
+            StorageError::IncompatibleFile { .. } => "incompatible_file",
+            StorageError::InvalidConfig(_) => "invalid_config",
+            StorageError::KeyTooLarge { .. } => "key_too_large",
+            StorageError::ValueTooLarge { .. } => "value_too_large",
+            StorageError::TreeNotFound(_) => "tree_not_found",
+            StorageError::TreeExists(_) => "tree_exists",
+            StorageError::InvalidTreeName { .. } => "invalid_tree_name",
+            StorageError::BulkLoad(_) => "bulk_load",
+            StorageError::BufferPoolExhausted { .. } => "buffer_pool_exhausted",
+            StorageError::Integrity(_) => "integrity",
+            StorageError::Locked { .. } => "locked",
+        }
+    }
+
+    /// True if this error reports damaged data rather than a usage or environment problem.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, StorageError::Corruption { .. })
+    }
+}

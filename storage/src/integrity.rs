@@ -1,0 +1,244 @@
+//! The integrity checker behind [`crate::Database::check_integrity`].
+
+use std::fmt::Write as _;
+
+use crate::error::{Result, StorageError};
+use crate::node::{self, ValueRef};
+use crate::page::PageId;
+use crate::store::Store;
+
+/// What the integrity checker found in a healthy file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IntegrityReport {
+    /// Named trees (the catalog not included).
+    pub trees: usize,
+    /// Pages in the file, including the header page.
+    pub pages: u64,
+    /// Pages on the free list.
+    pub free_pages: u64,
+    /// B+ tree nodes, the catalog included.
+    pub node_pages: u64,
+    /// Overflow pages.
+    pub overflow_pages: u64,
+    /// Key-value entries in named trees.
+    pub entries: u64,
+    /// Mean fraction of usable bytes in use across leaves.
+    pub leaf_fill: f64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Unused,
+    Meta,
+    Node,
+    Overflow,
+    Free,
+}
+
+struct Checker<'a> {
+    store: &'a Store,
+    uses: Vec<Use>,
+    leaves: Vec<(PageId, PageId, PageId)>,
+    entries: u64,
+    leaf_bytes: u64,
+    leaf_count: u64,
+}
+
+fn fail(msg: String) -> StorageError {
+    StorageError::Integrity(msg)
+}
+
+impl Checker<'_> {
+    fn claim(&mut self, id: PageId, kind: Use, owner: &str) -> Result<()> {
+        let slot = self
+            .uses
+            .get_mut(id as usize)
+            .ok_or_else(|| fail(format!("{owner}: page {id} is beyond the end of the file")))?;
+        if *slot != Use::Unused {
+            return Err(fail(format!("{owner}: page {id} is referenced twice")));
+        }
+        *slot = kind;
+        Ok(())
+    }
+
+    /// Checks the subtree at `id` whose keys must lie in `[lo, hi)`.
+    fn node(
+        &mut self,
+        tree: &str,
+        id: PageId,
+        level: Option<u16>,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+        is_root: bool,
+    ) -> Result<u64> {
+        self.claim(id, Use::Node, tree)?;
+        let page = self.store.read_node(id, level)?;
+        let malformed = self.store.malformed(id);
+        let n = node::nkeys(&page);
+        let leaf = node::is_leaf(&page);
+        if !is_root && n == 0 {
+            return Err(fail(format!("{tree}: non-root node {id} is empty")));
+        }
+        let mut prev: Option<&[u8]> = lo;
+        for i in 0..n {
+            let key = node::key(&page, i).map_err(&malformed)?;
+            let in_order = match prev {
+                None => true,
+                // The first key may equal the lower bound (a separator is <= its right subtree).
+                Some(p) if i == 0 => p <= key,
+                Some(p) => p < key,
+            };
+            if !in_order {
+                return Err(fail(format!(
+                    "{tree}: keys out of order in page {id} at cell {i}"
+                )));
+            }
+            if hi.is_some_and(|h| key >= h) {
+                return Err(fail(format!(
+                    "{tree}: key in page {id} cell {i} above its bound"
+                )));
+            }
+            prev = Some(key);
+        }
+        if leaf {
+            self.leaves
+                .push((id, node::left(&page), node::right(&page)));
+            self.leaf_bytes += node::used(&page) as u64;
+            self.leaf_count += 1;
+            for i in 0..n {
+                if let (_, ValueRef::Overflow { first, len }) =
+                    node::leaf_entry(&page, i).map_err(&malformed)?
+                {
+                    for overflow in self.store.walk_overflow(first, len, None)? {
+                        self.claim(overflow, Use::Overflow, tree)?;
+                    }
+                }
+            }
+            return Ok(n as u64);
+        }
+        let child_level = Some(node::level(&page) - 1);
+        let mut bounds: Vec<(PageId, Option<Vec<u8>>, Option<Vec<u8>>)> = Vec::with_capacity(n + 1);
+        for ci in 0..=n {
+            let child = node::child(&page, ci).map_err(&malformed)?;
+            let child_lo = if ci == 0 {
+                lo.map(<[u8]>::to_vec)
+            } else {
+                Some(node::key(&page, ci - 1).map_err(&malformed)?.to_vec())
+            };
+            let child_hi = if ci == n {
+                hi.map(<[u8]>::to_vec)
+            } else {
+                Some(node::key(&page, ci).map_err(&malformed)?.to_vec())
+            };
+            bounds.push((child, child_lo, child_hi));
+        }
+        drop(page);
+        let mut entries = 0;
+        for (child, child_lo, child_hi) in bounds {
+            entries += self.node(
+                tree,
+                child,
+                child_level,
+                child_lo.as_deref(),
+                child_hi.as_deref(),
+                false,
+            )?;
+        }
+        Ok(entries)
+    }
+
+    fn tree(&mut self, name: &str, root: PageId) -> Result<u64> {
+        self.leaves.clear();
+        let entries = self.node(name, root, None, None, None, true)?;
+        let leaves = std::mem::take(&mut self.leaves);
+        for (i, &(id, left, right)) in leaves.iter().enumerate() {
+            let want_left = if i == 0 { 0 } else { leaves[i - 1].0 };
+            let want_right = leaves.get(i + 1).map_or(0, |l| l.0);
+            if left != want_left || right != want_right {
+                let mut msg = String::new();
+                let _ = write!(
+                    msg,
+                    "{name}: leaf {id} links ({left}, {right}), expected ({want_left}, {want_right})"
+                );
+                return Err(fail(msg));
+            }
+        }
+        Ok(entries)
+    }
+}
+
+/// Checks the catalog and the given trees; see [`crate::Database::check_integrity`].
+pub(crate) fn check(store: &Store, trees: &[(String, PageId)]) -> Result<IntegrityReport> {
+    store.flush()?;
+    let alloc = store.alloc_state();
+    // Every page on disk must carry a valid checksum, cached or not.
+    let pager = store.pool.pager();
+    let mut buf = vec![0u8; pager.page_size()];
+    for id in 0..alloc.page_count {
+        pager.read_page(id, &mut buf)?;
+    }
+    let mut checker = Checker {
+        store,
+        uses: vec![Use::Unused; alloc.page_count as usize],
+        leaves: Vec::new(),
+        entries: 0,
+        leaf_bytes: 0,
+        leaf_count: 0,
+    };
+    checker.uses[0] = Use::Meta;
+    checker.tree("$catalog", store.catalog_root)?;
+    for (name, root) in trees {
+        checker.entries += checker.tree(name, *root)?;
+    }
+    let free = store.free_list()?;
+    for &id in &free {
+        checker.claim(id, Use::Free, "free list")?;
+    }
+    if let Some(leaked) = checker.uses.iter().position(|u| *u == Use::Unused) {
+        return Err(fail(format!(
+            "page {leaked} is neither in a tree nor on the free list"
+        )));
+    }
+    let count = |kind: Use| checker.uses.iter().filter(|u| **u == kind).count() as u64;
+    Ok(IntegrityReport {
+        trees: trees.len(),
+        pages: alloc.page_count,
+        free_pages: free.len() as u64,
+        node_pages: count(Use::Node),
+        overflow_pages: count(Use::Overflow),
+        entries: checker.entries,
+        leaf_fill: if checker.leaf_count == 0 {
+            0.0
+        } else {
+            checker.leaf_bytes as f64 / (checker.leaf_count as f64 * store.limits.usable as f64)
+        },
+    })
+}
+
+/// Every page of a tree (nodes and overflow chains), for dropping it.
+pub(crate) fn tree_pages(store: &Store, root: PageId) -> Result<Vec<PageId>> {
+    let mut pages = Vec::new();
+    let mut stack = vec![root];
+    while let Some(id) = stack.pop() {
+        let page = store.read_node(id, None)?;
+        let malformed = store.malformed(id);
+        if id != root {
+            pages.push(id);
+        }
+        if node::is_leaf(&page) {
+            for i in 0..node::nkeys(&page) {
+                if let (_, ValueRef::Overflow { first, len }) =
+                    node::leaf_entry(&page, i).map_err(&malformed)?
+                {
+                    pages.extend(store.walk_overflow(first, len, None)?);
+                }
+            }
+        } else {
+            for ci in 0..=node::nkeys(&page) {
+                stack.push(node::child(&page, ci).map_err(&malformed)?);
+            }
+        }
+    }
+    pages.push(root);
+    Ok(pages)
+}

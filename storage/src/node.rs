@@ -1,0 +1,515 @@
+//! B+ tree node layout: a slotted page.
+//!
+//! After the common page header (bytes 0..32) a node has:
+//!
+//! | bytes  | field                                             |
+//! |--------|---------------------------------------------------|
+//! | 32..34 | number of cells                                   |
+//! | 34..36 | heap start: cells occupy `heap_start..page_size`  |
+//! | 36..38 | fragmented bytes inside the heap (deleted cells)  |
+//! | 38..40 | level: 0 for leaves, parent = child level + 1     |
+//! | 40..48 | right sibling (leaves; 0 = none)                  |
+//! | 48..56 | left sibling (leaves; 0 = none)                   |
+//! | 56..64 | leftmost child (internal nodes)                   |
+//! | 64..   | slot array: one u16 cell offset per cell, in key order |
+//!
+//! Leaf cell: `key_len u16 | kind u8 | value_len u32 | key | value` where kind 0 stores the
+//! value inline and kind 1 stores `first_overflow_page u64` (value_len is then the total length).
+//! Internal cell: `key_len u16 | child u64 | key`; the child holds keys `>=` the cell's key and
+//! `<` the next cell's key; keys below the first cell's key live under the leftmost child.
+//!
+//! Every accessor checks offsets and lengths against the page, so a malformed page (a bug, or
+//! damage that kept a valid checksum) yields [`Malformed`] instead of a panic.
+
+use crate::page::{self, PageId, PageType, read_u16, read_u32, read_u64, write_u16, write_u64};
+
+pub(crate) const NKEYS_AT: usize = 32;
+const HEAP_AT: usize = 34;
+const FRAG_AT: usize = 36;
+const LEVEL_AT: usize = 38;
+const RIGHT_AT: usize = 40;
+const LEFT_AT: usize = 48;
+const LEFTMOST_AT: usize = 56;
+/// First byte of the slot array.
+pub(crate) const HEADER_END: usize = 64;
+const SLOT_LEN: usize = 2;
+pub(crate) const LEAF_CELL_HEADER: usize = 7;
+pub(crate) const INTERNAL_CELL_HEADER: usize = 10;
+const KIND_INLINE: u8 = 0;
+const KIND_OVERFLOW: u8 = 1;
+
+/// A node's bytes do not form a valid node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed(pub &'static str);
+
+pub(crate) type NodeResult<T> = Result<T, Malformed>;
+
+/// Size limits derived from the page size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub page_size: usize,
+    /// Bytes available for slots and cells.
+    pub usable: usize,
+    /// Largest cell (excluding its slot); four always fit in a node, so a split always succeeds.
+    pub max_cell: usize,
+    /// Largest key accepted.
+    pub max_key: usize,
+    /// A non-root node holding fewer bytes than this is rebalanced after a delete.
+    pub min_fill: usize,
+}
+
+impl Limits {
+    pub fn new(page_size: usize) -> Limits {
+        let usable = page_size - HEADER_END;
+        let max_cell = usable / 4 - SLOT_LEN;
+        Limits {
+            page_size,
+            usable,
+            max_cell,
+            // Room for a leaf cell header plus an overflow reference, or an internal header.
+            max_key: max_cell - LEAF_CELL_HEADER - 8 - 1,
+            min_fill: usable / 4,
+        }
+    }
+}
+
+/// Where a leaf value is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueRef<'a> {
+    Inline(&'a [u8]),
+    Overflow { first: PageId, len: u64 },
+}
+
+pub(crate) fn init(buf: &mut [u8], id: PageId, level: u16) {
+    let page_type = if level == 0 {
+        PageType::Leaf
+    } else {
+        PageType::Internal
+    };
+    page::init(buf, id, page_type);
+    let size = buf.len();
+    set_heap_start(buf, size);
+    write_u16(buf, LEVEL_AT, level);
+}
+
+pub(crate) fn is_leaf(buf: &[u8]) -> bool {
+    page::page_type_byte(buf) == PageType::Leaf as u8
+}
+
+pub(crate) fn nkeys(buf: &[u8]) -> usize {
+    read_u16(buf, NKEYS_AT) as usize
+}
+
+fn set_nkeys(buf: &mut [u8], n: usize) {
+    write_u16(buf, NKEYS_AT, n as u16);
+}
+
+fn heap_start(buf: &[u8]) -> usize {
+    // 0 encodes a full 64 KiB page; page sizes up to 32 KiB never store it.
+    read_u16(buf, HEAP_AT) as usize
+}
+
+fn set_heap_start(buf: &mut [u8], at: usize) {
+    write_u16(buf, HEAP_AT, at as u16);
+}
+
+fn frag(buf: &[u8]) -> usize {
+    read_u16(buf, FRAG_AT) as usize
+}
+
+fn set_frag(buf: &mut [u8], bytes: usize) {
+    write_u16(buf, FRAG_AT, bytes as u16);
+}
+
+pub(crate) fn level(buf: &[u8]) -> u16 {
+    read_u16(buf, LEVEL_AT)
+}
+
+pub(crate) fn right(buf: &[u8]) -> PageId {
+    read_u64(buf, RIGHT_AT)
+}
+
+pub(crate) fn set_right(buf: &mut [u8], id: PageId) {
+    write_u64(buf, RIGHT_AT, id);
+}
+
+pub(crate) fn left(buf: &[u8]) -> PageId {
+    read_u64(buf, LEFT_AT)
+}
+
+pub(crate) fn set_left(buf: &mut [u8], id: PageId) {
+    write_u64(buf, LEFT_AT, id);
+}
+
+pub(crate) fn leftmost(buf: &[u8]) -> PageId {
+    read_u64(buf, LEFTMOST_AT)
+}
+
+pub(crate) fn set_leftmost(buf: &mut [u8], id: PageId) {
+    write_u64(buf, LEFTMOST_AT, id);
+}
+
+/// Checks the header fields that every other accessor relies on.
+pub(crate) fn validate_header(buf: &[u8]) -> NodeResult<()> {
+    let n = nkeys(buf);
+    let heap = heap_start(buf);
+    let slots_end = HEADER_END + n * SLOT_LEN;
+    if slots_end > buf.len() {
+        return Err(Malformed("cell count exceeds page"));
+    }
+    if heap < slots_end || heap > buf.len() {
+        return Err(Malformed("heap start out of range"));
+    }
+    if frag(buf) > buf.len() - heap {
+        return Err(Malformed("fragmented byte count exceeds heap"));
+    }
+    let is_leaf_type = is_leaf(buf);
+    if is_leaf_type != (level(buf) == 0) {
+        return Err(Malformed("page type and level disagree"));
+    }
+    Ok(())
+}
+
+fn cell_len_at(buf: &[u8], off: usize) -> NodeResult<usize> {
+    let len = if is_leaf(buf) {
+        let header = buf
+            .get(off..off + LEAF_CELL_HEADER)
+            .ok_or(Malformed("cell header beyond page"))?;
+        let klen = read_u16(header, 0) as usize;
+        let body = match header[2] {
+            KIND_INLINE => read_u32(header, 3) as usize,
+            KIND_OVERFLOW => 8,
+            _ => return Err(Malformed("unknown leaf cell kind")),
+        };
+        LEAF_CELL_HEADER + klen + body
+    } else {
+        let header = buf
+            .get(off..off + INTERNAL_CELL_HEADER)
+            .ok_or(Malformed("cell header beyond page"))?;
+        INTERNAL_CELL_HEADER + read_u16(header, 0) as usize
+    };
+    if off + len > buf.len() {
+        return Err(Malformed("cell extends beyond page"));
+    }
+    Ok(len)
+}
+
+fn slot(buf: &[u8], i: usize) -> NodeResult<usize> {
+    if i >= nkeys(buf) {
+        return Err(Malformed("slot index out of range"));
+    }
+    let at = HEADER_END + i * SLOT_LEN;
+    let bytes = buf
+        .get(at..at + SLOT_LEN)
+        .ok_or(Malformed("slot beyond page"))?;
+    let off = read_u16(bytes, 0) as usize;
+    if off < heap_start(buf) || off >= buf.len() {
+        return Err(Malformed("cell offset outside heap"));
+    }
+    Ok(off)
+}
+
+/// The raw bytes of cell `i`.
+pub(crate) fn cell(buf: &[u8], i: usize) -> NodeResult<&[u8]> {
+    let off = slot(buf, i)?;
+    let len = cell_len_at(buf, off)?;
+    Ok(&buf[off..off + len])
+}
+
+/// The key of a cell given its raw bytes and whether it is a leaf cell.
+pub(crate) fn key_of(cell: &[u8], leaf: bool) -> &[u8] {
+    let klen = read_u16(cell, 0) as usize;
+    let start = if leaf {
+        LEAF_CELL_HEADER
+    } else {
+        INTERNAL_CELL_HEADER
+    };
+    &cell[start..start + klen]
+}
+
+/// The key of cell `i`.
+pub(crate) fn key(buf: &[u8], i: usize) -> NodeResult<&[u8]> {
+    Ok(key_of(cell(buf, i)?, is_leaf(buf)))
+}
+
+/// Binary search for `key`: `Ok(i)` if cell `i` has it, `Err(i)` for the insertion point.
+pub(crate) fn search(buf: &[u8], target: &[u8]) -> NodeResult<Result<usize, usize>> {
+    let (mut lo, mut hi) = (0, nkeys(buf));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match key(buf, mid)?.cmp(target) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Ok(Ok(mid)),
+        }
+    }
+    Ok(Err(lo))
+}
+
+/// Decodes leaf cell `i` into its key and value reference.
+pub(crate) fn leaf_entry(buf: &[u8], i: usize) -> NodeResult<(&[u8], ValueRef<'_>)> {
+    let cell = cell(buf, i)?;
+    Ok(decode_leaf_cell(cell))
+}
+
+pub(crate) fn decode_leaf_cell(cell: &[u8]) -> (&[u8], ValueRef<'_>) {
+    let klen = read_u16(cell, 0) as usize;
+    let key = &cell[LEAF_CELL_HEADER..LEAF_CELL_HEADER + klen];
+    let body = &cell[LEAF_CELL_HEADER + klen..];
+    let value = if cell[2] == KIND_OVERFLOW {
+        ValueRef::Overflow {
+            first: read_u64(body, 0),
+            len: read_u32(cell, 3) as u64,
+        }
+    } else {
+        ValueRef::Inline(body)
+    };
+    (key, value)
+}
+
+/// Child pointer of internal cell bytes.
+pub(crate) fn child_of(cell: &[u8]) -> PageId {
+    read_u64(cell, 2)
+}
+
+/// Child number `ci` of an internal node: 0 is the leftmost child, `ci` is cell `ci - 1`'s.
+pub(crate) fn child(buf: &[u8], ci: usize) -> NodeResult<PageId> {
+    let id = if ci == 0 {
+        leftmost(buf)
+    } else {
+        child_of(cell(buf, ci - 1)?)
+    };
+    if id == 0 {
+        return Err(Malformed("null child pointer"));
+    }
+    Ok(id)
+}
+
+/// Which child of an internal node covers `key`.
+pub(crate) fn child_index(buf: &[u8], target: &[u8]) -> NodeResult<usize> {
+    Ok(match search(buf, target)? {
+        Ok(i) => i + 1,
+        Err(i) => i,
+    })
+}
+
+/// Which child holds the largest keys strictly below `key`.
+pub(crate) fn child_index_before(buf: &[u8], target: &[u8]) -> NodeResult<usize> {
+    Ok(match search(buf, target)? {
+        Ok(i) | Err(i) => i,
+    })
+}
+
+/// Free bytes, counting space reclaimable by compaction.
+pub(crate) fn free_space(buf: &[u8]) -> usize {
+    let slots_end = HEADER_END + nkeys(buf) * SLOT_LEN;
+    heap_start(buf).saturating_sub(slots_end) + frag(buf)
+}
+
+/// Bytes used by cells and their slots.
+pub(crate) fn used(buf: &[u8]) -> usize {
+    buf.len() - HEADER_END - free_space(buf)
+}
+
+/// Inserts `cell` as cell `idx`; returns false if it does not fit even after compaction.
+pub(crate) fn insert_cell(buf: &mut [u8], idx: usize, cell: &[u8]) -> NodeResult<bool> {
+    let n = nkeys(buf);
+    debug_assert!(idx <= n);
+    let needed = cell.len() + SLOT_LEN;
+    if free_space(buf) < needed {
+        return Ok(false);
+    }
+    let slots_end = HEADER_END + n * SLOT_LEN;
+    if heap_start(buf) - slots_end < needed {
+        compact(buf)?;
+    }
+    let heap = heap_start(buf) - cell.len();
+    buf[heap..heap + cell.len()].copy_from_slice(cell);
+    set_heap_start(buf, heap);
+    let at = HEADER_END + idx * SLOT_LEN;
+    buf.copy_within(at..slots_end, at + SLOT_LEN);
+    write_u16(buf, at, heap as u16);
+    set_nkeys(buf, n + 1);
+    Ok(true)
+}
+
+/// Removes cell `idx`; its bytes become fragmented free space.
+pub(crate) fn remove_cell(buf: &mut [u8], idx: usize) -> NodeResult<()> {
+    let n = nkeys(buf);
+    let off = slot(buf, idx)?;
+    let len = cell_len_at(buf, off)?;
+    let at = HEADER_END + idx * SLOT_LEN;
+    let slots_end = HEADER_END + n * SLOT_LEN;
+    buf.copy_within(at + SLOT_LEN..slots_end, at);
+    set_nkeys(buf, n - 1);
+    if off == heap_start(buf) {
+        set_heap_start(buf, off + len);
+    } else {
+        set_frag(buf, frag(buf) + len);
+    }
+    Ok(())
+}
+
+/// Rewrites the heap without gaps.
+fn compact(buf: &mut [u8]) -> NodeResult<()> {
+    let cells = collect_cells(buf)?;
+    rebuild(buf, &cells);
+    Ok(())
+}
+
+/// Copies out every cell in order.
+pub(crate) fn collect_cells(buf: &[u8]) -> NodeResult<Vec<Vec<u8>>> {
+    (0..nkeys(buf))
+        .map(|i| cell(buf, i).map(<[u8]>::to_vec))
+        .collect()
+}
+
+/// Replaces all cells, keeping the node's header fields. Returns false if they do not fit
+/// (the node is then left empty).
+pub(crate) fn rebuild<C: AsRef<[u8]>>(buf: &mut [u8], cells: &[C]) -> bool {
+    let size = buf.len();
+    set_nkeys(buf, 0);
+    set_heap_start(buf, size);
+    set_frag(buf, 0);
+    let mut heap = size;
+    let mut slot_at = HEADER_END;
+    for cell in cells {
+        let cell = cell.as_ref();
+        if heap < slot_at + SLOT_LEN + cell.len() {
+            set_nkeys(buf, 0);
+            set_heap_start(buf, size);
+            return false;
+        }
+        heap -= cell.len();
+        buf[heap..heap + cell.len()].copy_from_slice(cell);
+        write_u16(buf, slot_at, heap as u16);
+        slot_at += SLOT_LEN;
+    }
+    // Zero the gap so stale bytes never reach disk.
+    buf[slot_at..heap].fill(0);
+    set_nkeys(buf, cells.len());
+    set_heap_start(buf, heap);
+    true
+}
+
+/// Bytes a list of cells needs in a node (cells plus slots).
+pub(crate) fn cells_size<C: AsRef<[u8]>>(cells: &[C]) -> usize {
+    cells.iter().map(|c| c.as_ref().len() + SLOT_LEN).sum()
+}
+
+/// Encodes a leaf cell with an inline value.
+pub(crate) fn leaf_cell_inline(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(LEAF_CELL_HEADER + key.len() + value.len());
+    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    cell.push(KIND_INLINE);
+    cell.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    cell.extend_from_slice(key);
+    cell.extend_from_slice(value);
+    cell
+}
+
+/// Encodes a leaf cell whose value lives in an overflow chain.
+pub(crate) fn leaf_cell_overflow(key: &[u8], first: PageId, len: u32) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(LEAF_CELL_HEADER + key.len() + 8);
+    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    cell.push(KIND_OVERFLOW);
+    cell.extend_from_slice(&len.to_le_bytes());
+    cell.extend_from_slice(key);
+    cell.extend_from_slice(&first.to_le_bytes());
+    cell
+}
+
+/// Encodes an internal cell.
+pub(crate) fn internal_cell(key: &[u8], child: PageId) -> Vec<u8> {
+    let mut cell = Vec::with_capacity(INTERNAL_CELL_HEADER + key.len());
+    cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    cell.extend_from_slice(&child.to_le_bytes());
+    cell.extend_from_slice(key);
+    cell
+}
+
+/// The shortest key `s` with `left < s <= right`, used as a leaf split separator so internal
+/// nodes hold short keys.
+pub(crate) fn shortest_separator(left: &[u8], right: &[u8]) -> Vec<u8> {
+    debug_assert!(left < right);
+    let common = left.iter().zip(right).take_while(|(a, b)| a == b).count();
+    right[..(common + 1).min(right.len())].to_vec()
+}
+
+/// Copies a node's body (everything after the common header) from `src` into `dst`, so a
+/// node can move to another page id (the tree root never changes its page).
+pub(crate) fn copy_body(src: &[u8], dst: &mut [u8]) {
+    dst[page::PAGE_HEADER_LEN..].copy_from_slice(&src[page::PAGE_HEADER_LEN..]);
+    let page_type = if level(src) == 0 {
+        PageType::Leaf
+    } else {
+        PageType::Internal
+    };
+    page::set_page_type(dst, page_type);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf() -> Vec<u8> {
+        let mut buf = vec![0u8; 4096];
+        init(&mut buf, 9, 0);
+        buf
+    }
+
+    #[test]
+    fn test_insert_search_remove_keep_order() {
+        let mut buf = leaf();
+        for k in [5u8, 1, 9, 3] {
+            let cell = leaf_cell_inline(&[k], &[k; 10]);
+            let idx = search(&buf, &[k]).unwrap().unwrap_err();
+            assert!(insert_cell(&mut buf, idx, &cell).unwrap());
+        }
+        let keys: Vec<u8> = (0..nkeys(&buf)).map(|i| key(&buf, i).unwrap()[0]).collect();
+        assert_eq!(keys, vec![1, 3, 5, 9]);
+        assert_eq!(search(&buf, &[5]).unwrap(), Ok(2));
+        remove_cell(&mut buf, 1).unwrap();
+        assert_eq!(search(&buf, &[3]).unwrap(), Err(1));
+        let (k, v) = leaf_entry(&buf, 1).unwrap();
+        assert_eq!((k, v), (&[5u8][..], ValueRef::Inline(&[5u8; 10])));
+    }
+
+    #[test]
+    fn test_fragmented_space_is_reused_by_compaction() {
+        let mut buf = leaf();
+        let cell = leaf_cell_inline(b"k", &[7u8; 500]);
+        let mut n = 0;
+        while insert_cell(&mut buf, n, &cell).unwrap() {
+            n += 1;
+        }
+        // Removing a middle cell fragments the heap; the next insert must compact and fit.
+        remove_cell(&mut buf, 2).unwrap();
+        assert!(insert_cell(&mut buf, 2, &cell).unwrap());
+        assert_eq!(nkeys(&buf), n);
+        validate_header(&buf).unwrap();
+    }
+
+    #[test]
+    fn test_shortest_separator_lies_between_keys() {
+        for (l, r) in [
+            (&b"abc"[..], &b"abd"[..]),
+            (b"ab", b"abzz"),
+            (b"a", b"b"),
+            (b"", b"x"),
+        ] {
+            let s = shortest_separator(l, r);
+            assert!(l < s.as_slice() && s.as_slice() <= r, "{l:?} {s:?} {r:?}");
+        }
+    }
+
+    #[test]
+    fn test_garbage_offsets_are_malformed_not_panics() {
+        let mut buf = leaf();
+        assert!(insert_cell(&mut buf, 0, &leaf_cell_inline(b"a", b"b")).unwrap());
+        write_u16(&mut buf, HEADER_END, 4095);
+        assert!(cell(&buf, 0).is_err());
+        write_u16(&mut buf, NKEYS_AT, 5000);
+        assert!(validate_header(&buf).is_err());
+    }
+}
