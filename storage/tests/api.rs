@@ -1,0 +1,216 @@
+//! Behaviour of the public API: trees, overflow values, bulk load, bounds, errors, persistence.
+
+mod common;
+
+use std::ops::Bound;
+
+use nq_storage::{Database, Options, StorageError};
+
+#[test]
+fn test_named_trees_persist_and_drop_frees_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::db_path(dir.path());
+    {
+        let db = Database::create(&path, &Options::default()).unwrap();
+        for name in ["b", "a", "c"] {
+            let tree = db.create_tree(name).unwrap();
+            for i in 0..2_000u32 {
+                tree.insert(&i.to_be_bytes(), name.as_bytes()).unwrap();
+            }
+        }
+        assert!(matches!(
+            db.create_tree("a"),
+            Err(StorageError::TreeExists(_))
+        ));
+        db.close().unwrap();
+    }
+    let db = Database::open(&path, &Options::default()).unwrap();
+    assert_eq!(db.tree_names().unwrap(), vec!["a", "b", "c"]);
+    assert_eq!(
+        db.open_tree("b").unwrap().get(&7u32.to_be_bytes()).unwrap(),
+        Some(b"b".to_vec())
+    );
+    let before = db.check_integrity().unwrap();
+    let stale = db.open_tree("b").unwrap();
+    db.drop_tree("b").unwrap();
+    assert!(matches!(
+        stale.get(b"x"),
+        Err(StorageError::TreeNotFound(_))
+    ));
+    assert!(matches!(
+        db.open_tree("b"),
+        Err(StorageError::TreeNotFound(_))
+    ));
+    let after = db.check_integrity().unwrap();
+    assert_eq!(after.trees, 2);
+    // Every page of the dropped tree went to the free list; the file did not shrink or leak.
+    assert_eq!(after.pages, before.pages);
+    assert!(
+        after.free_pages > before.free_pages + 5,
+        "{before:?} {after:?}"
+    );
+    assert_eq!(
+        after.node_pages + after.free_pages,
+        before.node_pages + before.free_pages
+    );
+    assert!(db.create_tree("").is_err());
+    assert!(db.create_tree("$internal").is_err());
+}
+
+#[test]
+fn test_large_values_use_overflow_pages_and_are_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &common::small_options(4096, 32));
+    let tree = db.create_tree("blobs").unwrap();
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i * 31 % 256) as u8).collect();
+    tree.insert(b"big", &big).unwrap();
+    tree.insert(b"small", b"x").unwrap();
+    assert_eq!(tree.get(b"big").unwrap().unwrap(), big);
+    let report = db.check_integrity().unwrap();
+    assert!(report.overflow_pages >= 1_000_000 / 4096, "{report:?}");
+    // Replacing with a smaller value frees the old chain.
+    let medium = vec![9u8; 10_000];
+    tree.insert(b"big", &medium).unwrap();
+    assert_eq!(tree.get(b"big").unwrap().unwrap(), medium);
+    let report = db.check_integrity().unwrap();
+    assert!(report.overflow_pages <= 3, "{report:?}");
+    assert!(tree.delete(b"big").unwrap());
+    assert_eq!(db.check_integrity().unwrap().overflow_pages, 0);
+}
+
+#[test]
+fn test_bulk_load_builds_a_dense_valid_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &common::small_options(4096, 64));
+    let tree = db.create_tree("bulk").unwrap();
+    let n = 100_000u64;
+    let loaded = tree
+        .bulk_load((0..n).map(|i| ((i * 2).to_be_bytes(), i.to_le_bytes())))
+        .unwrap();
+    assert_eq!(loaded, n);
+    let report = db.check_integrity().unwrap();
+    assert_eq!(report.entries, n);
+    assert!(report.leaf_fill > 0.85, "{report:?}");
+    assert_eq!(
+        tree.get(&200u64.to_be_bytes()).unwrap(),
+        Some(100u64.to_le_bytes().to_vec())
+    );
+    assert_eq!(tree.get(&201u64.to_be_bytes()).unwrap(), None);
+    // The loaded tree keeps working for ordinary writes.
+    tree.insert(&201u64.to_be_bytes(), b"odd").unwrap();
+    assert!(tree.delete(&0u64.to_be_bytes()).unwrap());
+    db.check_integrity().unwrap();
+    assert!(matches!(
+        tree.bulk_load([(b"k", b"v")]),
+        Err(StorageError::BulkLoad(_))
+    ));
+}
+
+#[test]
+fn test_bulk_load_rejects_unsorted_input_and_leaves_no_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &common::small_options(4096, 64));
+    let tree = db.create_tree("bulk").unwrap();
+    let mut keys: Vec<u64> = (0..20_000).collect();
+    keys.swap(15_000, 15_001);
+    let err = tree
+        .bulk_load(keys.iter().map(|k| (k.to_be_bytes(), [0u8; 20])))
+        .unwrap_err();
+    assert!(matches!(err, StorageError::BulkLoad(_)), "{err}");
+    assert!(tree.is_empty().unwrap());
+    let report = db.check_integrity().unwrap();
+    assert_eq!(report.entries, 0);
+}
+
+#[test]
+fn test_range_bounds_and_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &common::small_options(4096, 64));
+    let tree = db.create_tree("r").unwrap();
+    for i in 0..1_000u32 {
+        tree.insert(format!("key{i:04}").as_bytes(), &i.to_le_bytes())
+            .unwrap();
+    }
+    fn keys(r: impl Iterator<Item = nq_storage::Result<(Vec<u8>, Vec<u8>)>>) -> Vec<String> {
+        r.map(|e| String::from_utf8(e.unwrap().0).unwrap())
+            .collect()
+    }
+    let incl = keys(tree.range(&b"key0010"[..]..=&b"key0012"[..]));
+    assert_eq!(incl, ["key0010", "key0011", "key0012"]);
+    let excl = keys(tree.range::<&[u8], _>((
+        Bound::Excluded(&b"key0010"[..]),
+        Bound::Excluded(&b"key0012"[..]),
+    )));
+    assert_eq!(excl, ["key0011"]);
+    let back: Vec<_> = keys(tree.range(&b"key0998"[..]..).rev());
+    assert_eq!(back, ["key0999", "key0998"]);
+    assert_eq!(keys(tree.prefix(b"key012")).len(), 10);
+    assert_eq!(keys(tree.range(&b"z"[..]..&b"a"[..])).len(), 0);
+    // Both ends of one iterator meet without repeating an entry.
+    let mut it = tree.range(&b"key0100"[..]..&b"key0200"[..]);
+    let mut seen = Vec::new();
+    loop {
+        match (it.next(), it.next_back()) {
+            (Some(a), Some(b)) => {
+                seen.push(a.unwrap().0);
+                seen.push(b.unwrap().0);
+            }
+            (Some(a), None) | (None, Some(a)) => seen.push(a.unwrap().0),
+            (None, None) => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 100);
+    assert_eq!(tree.first().unwrap().unwrap().0, b"key0000");
+    assert_eq!(tree.last().unwrap().unwrap().0, b"key0999");
+}
+
+#[test]
+fn test_oversized_keys_and_bad_options_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &Options::default());
+    let tree = db.create_tree("t").unwrap();
+    let max = db.max_key_len();
+    tree.insert(&vec![1u8; max], b"ok").unwrap();
+    let err = tree.insert(&vec![1u8; max + 1], b"no").unwrap_err();
+    assert!(matches!(err, StorageError::KeyTooLarge { .. }), "{err}");
+    let bad_page = Options {
+        page_size: 1000,
+        ..Options::default()
+    };
+    let err = Database::create(dir.path().join("x"), &bad_page).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidConfig(_)), "{err}");
+    let mut tiny = Options::default();
+    tiny.buffer_pool.budget_bytes = 10_000;
+    let err = Database::create(dir.path().join("y"), &tiny).unwrap_err();
+    assert!(matches!(err, StorageError::InvalidConfig(_)), "{err}");
+    assert!(err.to_string().contains("buffer_pool_bytes"), "{err}");
+}
+
+#[test]
+fn test_buffer_pool_respects_budget_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &common::small_options(4096, 40));
+    let tree = db.create_tree("t").unwrap();
+    for i in 0..30_000u32 {
+        tree.insert(&i.to_be_bytes(), &[3u8; 80]).unwrap();
+        if i % 5_000 == 0 {
+            let s = db.stats();
+            assert!(s.resident_pages <= s.capacity_frames, "{s:?}");
+        }
+    }
+    let s = db.stats();
+    assert_eq!(s.capacity_frames, 40);
+    assert!(
+        s.evictions > 0 && s.page_writes > 0 && s.misses > 0 && s.hits > s.misses,
+        "{s:?}"
+    );
+    db.flush().unwrap();
+    assert_eq!(db.stats().dirty_pages, 0);
+    // A prefetch hint loads pages that were not resident.
+    let report = db.check_integrity().unwrap();
+    let before = db.stats().prefetched;
+    db.prefetch(&(2..report.pages.min(30)).collect::<Vec<_>>());
+    assert!(db.stats().prefetched > before);
+}
