@@ -32,21 +32,15 @@ pub enum PageSummary {
 
 /// Verifies and decodes `bytes` as page `id` of a file with `bytes.len()` page size.
 pub fn inspect_page(bytes: &[u8], id: PageId) -> Result<PageSummary> {
-    let path = Path::new("<page>");
-    if !page::is_supported_page_size(bytes.len()) {
-        return Err(StorageError::Corruption {
-            path: path.into(),
-            page: Some(id),
-            reason: format!("{} bytes is not a page size", bytes.len()),
-        });
-    }
-    let kind = page::verify(bytes, id, path)?;
+    check_size(bytes, id)?;
+    let kind = page::verify(bytes, id, Path::new("<page>"))?;
     decode_verified(bytes, id, kind)
 }
 
 /// Decodes page content whose checksum is already trusted (or deliberately ignored, as the
 /// fuzzer does to reach the node parser).
 pub fn decode_verified(bytes: &[u8], id: PageId, kind: PageType) -> Result<PageSummary> {
+    check_size(bytes, id)?;
     let path = Path::new("<page>");
     let malformed = |m: node::Malformed| StorageError::Corruption {
         path: path.into(),
@@ -58,9 +52,6 @@ pub fn decode_verified(bytes: &[u8], id: PageId, kind: PageType) -> Result<PageS
         PageType::Free => Ok(PageSummary::Free),
         PageType::Overflow => Ok(PageSummary::Overflow),
         PageType::Leaf | PageType::Internal => {
-            if bytes.len() < node::HEADER_END {
-                return Err(malformed(node::Malformed("page too short for a node")));
-            }
             node::validate_header(bytes).map_err(malformed)?;
             let mut keys = Vec::new();
             let mut inline_value_bytes = 0u64;
@@ -83,4 +74,15 @@ pub fn decode_verified(bytes: &[u8], id: PageId, kind: PageType) -> Result<PageS
             })
         }
     }
+}
+
+fn check_size(bytes: &[u8], id: PageId) -> Result<()> {
+    if page::is_supported_page_size(bytes.len()) {
+        return Ok(());
+    }
+    Err(StorageError::Corruption {
+        path: Path::new("<page>").into(),
+        page: Some(id),
+        reason: format!("{} bytes is not a page size", bytes.len()),
+    })
 }

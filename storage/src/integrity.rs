@@ -35,6 +35,9 @@ enum Use {
     Free,
 }
 
+/// A child page with the key bounds its parent imposes.
+type ChildBounds = (PageId, Option<Vec<u8>>, Option<Vec<u8>>);
+
 struct Checker<'a> {
     store: &'a Store,
     uses: Vec<Use>,
@@ -117,7 +120,7 @@ impl Checker<'_> {
             return Ok(n as u64);
         }
         let child_level = Some(node::level(&page) - 1);
-        let mut bounds: Vec<(PageId, Option<Vec<u8>>, Option<Vec<u8>>)> = Vec::with_capacity(n + 1);
+        let mut bounds: Vec<ChildBounds> = Vec::with_capacity(n + 1);
         for ci in 0..=n {
             let child = node::child(&page, ci).map_err(&malformed)?;
             let child_lo = if ci == 0 {

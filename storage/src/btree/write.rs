@@ -146,7 +146,7 @@ pub(crate) fn insert(
         Err(i) => (false, i),
     };
     if !node::insert_cell(leaf, idx, &cell).map_err(store.malformed(id))? {
-        split_leaf(store, root, &mut path, idx, cell, ctx)?;
+        split_leaf(store, root, &mut path, idx, cell)?;
     }
     Ok(replaced)
 }
@@ -165,7 +165,6 @@ fn split_leaf<'a>(
     path: &mut [Step<'a>],
     idx: usize,
     cell: Vec<u8>,
-    ctx: &mut WriteCtx,
 ) -> Result<()> {
     let li = path.len() - 1;
     let node_id = path[li].page.id();
@@ -223,7 +222,6 @@ fn split_leaf<'a>(
         li - 1,
         ci,
         node::internal_cell(&sep, new_id),
-        ctx,
     )
 }
 
@@ -235,7 +233,6 @@ fn put_internal<'a>(
     level: usize,
     idx: usize,
     cell: Vec<u8>,
-    ctx: &mut WriteCtx,
 ) -> Result<()> {
     let node_id = path[level].page.id();
     if node::insert_cell(&mut path[level].page, idx, &cell).map_err(store.malformed(node_id))? {
@@ -285,7 +282,6 @@ fn put_internal<'a>(
         level - 1,
         ci,
         node::internal_cell(&sep, new_id),
-        ctx,
     )
 }
 
@@ -404,6 +400,5 @@ fn rebalance<'a>(
         level - 1,
         sep_idx,
         node::internal_cell(&new_sep, right_id),
-        ctx,
     )
 }

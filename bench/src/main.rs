@@ -1,0 +1,52 @@
+//! `nq-bench`: measures NeuroQuantumDB's storage engine against embedded peers (redb, SQLite)
+//! and its buffer pool's eviction policies against each other. Every printed figure is measured
+//! in the run that prints it; reads are checked against what was written, and a run that reads
+//! wrong data fails instead of reporting.
+
+mod bufferpool;
+mod peers;
+mod report;
+mod storage;
+mod system;
+mod workload;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Errors are only reported, never matched on, so any error type will do.
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Debug, Parser)]
+#[command(name = "nq-bench", about = "NeuroQuantumDB benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ours vs redb vs SQLite: batched load, point lookups, 10k-row scans, file size, peak RSS.
+    Storage(storage::StorageArgs),
+    /// CLOCK vs SIEVE eviction: Zipf lookups with periodic sequential scans on a small pool.
+    Bufferpool(bufferpool::BufferpoolArgs),
+    /// Runs one engine's `storage` workload in this process (started by `storage`).
+    #[command(hide = true)]
+    StorageEngine(storage::EngineArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Storage(args) => storage::run(args),
+        Command::Bufferpool(args) => bufferpool::run(args),
+        Command::StorageEngine(args) => storage::run_engine(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("nq-bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
