@@ -227,9 +227,21 @@ pub(crate) fn key_of(cell: &[u8], leaf: bool) -> &[u8] {
     &cell[start..start + klen]
 }
 
-/// The key of cell `i`.
+/// The key of cell `i`. Cheaper than [`cell`]: only the key's bytes are bounds-checked, which
+/// is all a binary search needs.
 pub(crate) fn key(buf: &[u8], i: usize) -> NodeResult<&[u8]> {
-    Ok(key_of(cell(buf, i)?, is_leaf(buf)))
+    let off = slot(buf, i)?;
+    let header = if is_leaf(buf) {
+        LEAF_CELL_HEADER
+    } else {
+        INTERNAL_CELL_HEADER
+    };
+    let klen = buf
+        .get(off..off + 2)
+        .ok_or(Malformed("cell header beyond page"))?;
+    let klen = read_u16(klen, 0) as usize;
+    buf.get(off + header..off + header + klen)
+        .ok_or(Malformed("key extends beyond page"))
 }
 
 /// Binary search for `key`: `Ok(i)` if cell `i` has it, `Err(i)` for the insertion point.

@@ -117,6 +117,11 @@ impl Store {
         Ok(())
     }
 
+    /// Checks that an already latched page is a leaf.
+    pub fn check_leaf(&self, buf: &[u8], id: PageId) -> Result<()> {
+        self.check_node(buf, id, Some(0))
+    }
+
     /// Latches a tree node for reading and checks it is one.
     pub fn read_node(&self, id: PageId, level: Option<u16>) -> Result<PageRef<'_>> {
         self.check_page_id(id)?;
@@ -286,14 +291,21 @@ impl Store {
 
     /// Reads a whole value, inline or from its overflow chain.
     pub fn materialize(&self, value: node::ValueRef<'_>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.materialize_into(value, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends a whole value, inline or from its overflow chain, to `out`.
+    pub fn materialize_into(&self, value: node::ValueRef<'_>, out: &mut Vec<u8>) -> Result<()> {
         match value {
-            node::ValueRef::Inline(bytes) => Ok(bytes.to_vec()),
+            node::ValueRef::Inline(bytes) => out.extend_from_slice(bytes),
             node::ValueRef::Overflow { first, len } => {
-                let mut out = Vec::with_capacity(len as usize);
-                self.walk_overflow(first, len, Some(&mut out))?;
-                Ok(out)
+                out.reserve(len as usize);
+                self.walk_overflow(first, len, Some(out))?;
             }
         }
+        Ok(())
     }
 
     /// Writes all dirty pages, then the header, then syncs.

@@ -44,20 +44,17 @@ impl Engine for OursEngine {
     }
 
     fn get(&mut self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        match self.tree.get(key)? {
-            Some(value) => {
-                *out = value;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(self.tree.get_into(key, out)?)
     }
 
     fn scan(&mut self, start: &[u8], limit: usize) -> Result<ScanSummary> {
         let mut summary = ScanSummary::default();
-        for item in self.tree.range(start..).take(limit) {
+        // Borrowed entries, like redb's access guards: no allocation per row.
+        let mut range = self.tree.range(start..);
+        while summary.count < limit {
+            let Some(item) = range.next_ref() else { break };
             let (key, value) = item?;
-            summary.record(&key, &value);
+            summary.record(key, value);
         }
         Ok(summary)
     }

@@ -7,13 +7,20 @@ use crate::node;
 use crate::page::{PageId, PageType};
 use crate::store::Store;
 
+use super::WriteCtx;
+
 /// Leaves and internal nodes are filled to this fraction of their usable space, leaving room
 /// for later inserts without an immediate split.
 const FILL_PERCENT: usize = 90;
 
 /// Loads ascending `(key, value)` pairs into the empty tree rooted at `root`. Returns the number
 /// of entries loaded. On error every page it allocated is freed and the tree stays empty.
-pub(crate) fn bulk_load<I, K, V>(store: &Store, root: PageId, entries: I) -> Result<u64>
+pub(crate) fn bulk_load<I, K, V>(
+    store: &Store,
+    root: PageId,
+    entries: I,
+    ctx: &mut WriteCtx,
+) -> Result<u64>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<[u8]>,
@@ -28,7 +35,7 @@ where
         }
     }
     let mut allocated: Vec<PageId> = Vec::new();
-    let result = build(store, root, entries, &mut allocated);
+    let result = build(store, root, entries, &mut allocated, ctx);
     if result.is_err() {
         // Best effort: the build error is what the caller needs to see.
         let _ = store.free_all(&allocated);
@@ -41,6 +48,7 @@ fn build<I, K, V>(
     root: PageId,
     entries: I,
     allocated: &mut Vec<PageId>,
+    ctx: &mut WriteCtx,
 ) -> Result<u64>
 where
     I: IntoIterator<Item = (K, V)>,
@@ -155,6 +163,7 @@ where
     {
         let source = store.read_node(top, Some(height))?;
         let mut root_page = store.write_node(root, None)?;
+        ctx.structure_changes();
         node::copy_body(&source, &mut root_page);
     }
     allocated.retain(|&id| id != top);

@@ -13,20 +13,21 @@
 //! may not see keys written while it runs. Snapshots are the MVCC layer's job.
 
 mod bulk;
+mod range;
 mod read;
 mod write;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Result, StorageError};
 use crate::page::PageId;
 use crate::store::Store;
-use read::Direction;
+pub use range::Range;
 pub(crate) use write::WriteCtx;
 
 /// State shared by every handle to one tree.
@@ -38,6 +39,10 @@ pub(crate) struct TreeShared {
     pub writer: Mutex<()>,
     /// False once the tree is dropped; held shared by every operation, exclusively by drop.
     pub alive: RwLock<bool>,
+    /// Structure-modification counter: bumped before every split, merge, redistribution or
+    /// root change, while the writer holds the latches involved. Range scans use it to know
+    /// when a sibling link can be followed without a descent (see `range.rs`).
+    pub smc: AtomicU64,
 }
 
 impl TreeShared {
@@ -47,6 +52,7 @@ impl TreeShared {
             root,
             writer: Mutex::new(()),
             alive: RwLock::new(true),
+            smc: AtomicU64::new(0),
         })
     }
 }
@@ -96,7 +102,19 @@ impl Tree {
         if !*alive {
             return Err(self.gone());
         }
-        read::get(&self.store, self.shared.root, key)
+        let mut value = Vec::new();
+        let found = read::get_into(&self.store, self.shared.root, key, &mut value)?;
+        Ok(found.then_some(value))
+    }
+
+    /// Looks up `key` and replaces `out`'s contents with its value, reusing `out`'s allocation.
+    /// Returns false, leaving `out` empty, if the key is absent.
+    pub fn get_into(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        let alive = self.shared.alive.read();
+        if !*alive {
+            return Err(self.gone());
+        }
+        read::get_into(&self.store, self.shared.root, key, out)
     }
 
     /// True if `key` is present.
@@ -113,7 +131,7 @@ impl Tree {
             return Err(self.gone());
         }
         let _writer = self.shared.writer.lock();
-        let mut ctx = WriteCtx::default();
+        let mut ctx = WriteCtx::new(&self.shared.smc);
         let result = op(&self.store, self.shared.root, &mut ctx);
         // Every latch of the operation is released by now; return its pages to the free list.
         let freed = self.store.free_all(&ctx.freed);
@@ -152,7 +170,7 @@ impl Tree {
         K: AsRef<[u8]>,
         V: AsRef<[u8]>,
     {
-        self.write_op(|store, root, _| bulk::bulk_load(store, root, entries))
+        self.write_op(|store, root, ctx| bulk::bulk_load(store, root, entries, ctx))
     }
 
     /// Iterates over keys within `range`, in ascending order (or descending with `.rev()`).
@@ -213,161 +231,6 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
-}
-
-/// An iterator over a key range; yields `Result<(key, value)>`.
-///
-/// It copies one leaf at a time and holds no latch between calls. After an error it ends.
-pub struct Range {
-    tree: Tree,
-    lo: Bound<Vec<u8>>,
-    hi: Bound<Vec<u8>>,
-    front: VecDeque<(Vec<u8>, Vec<u8>)>,
-    back: VecDeque<(Vec<u8>, Vec<u8>)>,
-    /// Where the next forward leaf read starts; `None` once the forward scan reached its end.
-    front_pos: Option<Bound<Vec<u8>>>,
-    back_pos: Option<Bound<Vec<u8>>>,
-    front_last: Option<Vec<u8>>,
-    back_last: Option<Vec<u8>>,
-    finished: bool,
-}
-
-impl fmt::Debug for Range {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Range")
-            .field("tree", &self.tree.name())
-            .field("lo", &self.lo)
-            .field("hi", &self.hi)
-            .finish_non_exhaustive()
-    }
-}
-
-type Item = Result<(Vec<u8>, Vec<u8>)>;
-
-impl Range {
-    fn new(tree: Tree, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> Range {
-        let empty = match (&lo, &hi) {
-            (Bound::Included(a), Bound::Included(b)) => a > b,
-            (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b))
-            | (Bound::Excluded(a), Bound::Included(b)) => a >= b,
-            _ => false,
-        };
-        Range {
-            front_pos: Some(lo.clone()),
-            back_pos: Some(hi.clone()),
-            tree,
-            lo,
-            hi,
-            front: VecDeque::new(),
-            back: VecDeque::new(),
-            front_last: None,
-            back_last: None,
-            finished: empty,
-        }
-    }
-
-    fn fail(&mut self, err: StorageError) -> Option<Item> {
-        self.finished = true;
-        Some(Err(err))
-    }
-
-    /// Reads the next leaf in `dir`; returns false when that direction has no more leaves.
-    fn refill(&mut self, dir: Direction) -> Result<bool> {
-        let pos = match dir {
-            Direction::Forward => self.front_pos.take(),
-            Direction::Backward => self.back_pos.take(),
-        };
-        let Some(pos) = pos else { return Ok(false) };
-        let alive = self.tree.shared.alive.read();
-        if !*alive {
-            return Err(self.tree.gone());
-        }
-        let until = match dir {
-            Direction::Forward => self.hi.as_ref().map(Vec::as_slice),
-            Direction::Backward => self.lo.as_ref().map(Vec::as_slice),
-        };
-        let scan = read::scan_leaf(
-            &self.tree.store,
-            self.tree.shared.root,
-            pos.as_ref().map(Vec::as_slice),
-            until,
-            dir,
-        )?;
-        match dir {
-            Direction::Forward => {
-                self.front.extend(scan.entries);
-                self.front_pos = scan.next;
-            }
-            Direction::Backward => {
-                self.back.extend(scan.entries);
-                self.back_pos = scan.next;
-            }
-        }
-        Ok(true)
-    }
-}
-
-impl Iterator for Range {
-    type Item = Item;
-
-    fn next(&mut self) -> Option<Item> {
-        loop {
-            if self.finished {
-                return None;
-            }
-            // Entries the backward side buffered but never yielded come last, in reverse.
-            let candidate = match self.front.pop_front() {
-                Some(entry) => Some(entry),
-                None if self.front_pos.is_none() => self.back.pop_back(),
-                None => None,
-            };
-            if let Some((key, value)) = candidate {
-                if self.back_last.as_ref().is_some_and(|b| &key >= b) {
-                    self.finished = true;
-                    return None;
-                }
-                self.front_last = Some(key.clone());
-                return Some(Ok((key, value)));
-            }
-            if self.front_pos.is_none() {
-                self.finished = true;
-                return None;
-            }
-            if let Err(err) = self.refill(Direction::Forward) {
-                return self.fail(err);
-            }
-        }
-    }
-}
-
-impl DoubleEndedIterator for Range {
-    fn next_back(&mut self) -> Option<Item> {
-        loop {
-            if self.finished {
-                return None;
-            }
-            let candidate = match self.back.pop_front() {
-                Some(entry) => Some(entry),
-                None if self.back_pos.is_none() => self.front.pop_back(),
-                None => None,
-            };
-            if let Some((key, value)) = candidate {
-                if self.front_last.as_ref().is_some_and(|f| &key <= f) {
-                    self.finished = true;
-                    return None;
-                }
-                self.back_last = Some(key.clone());
-                return Some(Ok((key, value)));
-            }
-            if self.back_pos.is_none() {
-                self.finished = true;
-                return None;
-            }
-            if let Err(err) = self.refill(Direction::Backward) {
-                return self.fail(err);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //! Pages freed by an operation are collected and returned to the free list after every latch is
 //! released, so freeing never waits on a latch while holding the allocator.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::bufferpool::PageMut;
 use crate::error::{Result, StorageError};
 use crate::node::{self, Limits};
@@ -33,9 +35,24 @@ struct Step<'a> {
 }
 
 /// Per-operation scratch state.
-#[derive(Default)]
-pub(crate) struct WriteCtx {
+pub(crate) struct WriteCtx<'a> {
     pub freed: Vec<PageId>,
+    smc: &'a AtomicU64,
+}
+
+impl<'a> WriteCtx<'a> {
+    pub fn new(smc: &'a AtomicU64) -> WriteCtx<'a> {
+        WriteCtx {
+            freed: Vec::new(),
+            smc,
+        }
+    }
+
+    /// Records that the tree's structure is about to change; must be called while the latches
+    /// of the nodes involved are held, before they are modified.
+    pub fn structure_changes(&self) {
+        self.smc.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 fn is_safe(limits: &Limits, buf: &[u8], op: Op) -> bool {
@@ -146,7 +163,7 @@ pub(crate) fn insert(
         Err(i) => (false, i),
     };
     if !node::insert_cell(leaf, idx, &cell).map_err(store.malformed(id))? {
-        split_leaf(store, root, &mut path, idx, cell)?;
+        split_leaf(store, root, &mut path, idx, cell, ctx)?;
     }
     Ok(replaced)
 }
@@ -165,7 +182,9 @@ fn split_leaf<'a>(
     path: &mut [Step<'a>],
     idx: usize,
     cell: Vec<u8>,
+    ctx: &mut WriteCtx,
 ) -> Result<()> {
+    ctx.structure_changes();
     let li = path.len() - 1;
     let node_id = path[li].page.id();
     let mut cells = node::collect_cells(&path[li].page).map_err(store.malformed(node_id))?;
@@ -222,6 +241,7 @@ fn split_leaf<'a>(
         li - 1,
         ci,
         node::internal_cell(&sep, new_id),
+        ctx,
     )
 }
 
@@ -233,11 +253,13 @@ fn put_internal<'a>(
     level: usize,
     idx: usize,
     cell: Vec<u8>,
+    ctx: &mut WriteCtx,
 ) -> Result<()> {
     let node_id = path[level].page.id();
     if node::insert_cell(&mut path[level].page, idx, &cell).map_err(store.malformed(node_id))? {
         return Ok(());
     }
+    ctx.structure_changes();
     let page = &mut path[level].page;
     let mut cells = node::collect_cells(page).map_err(store.malformed(node_id))?;
     cells.insert(idx, cell);
@@ -282,6 +304,7 @@ fn put_internal<'a>(
         level - 1,
         ci,
         node::internal_cell(&sep, new_id),
+        ctx,
     )
 }
 
@@ -321,6 +344,7 @@ fn rebalance<'a>(
     if pn == 0 {
         return Ok(());
     }
+    ctx.structure_changes();
     let ci = parent.ci;
     // Prefer the right sibling; the last child borrows from its left one.
     let node_is_left = ci < pn;
@@ -400,5 +424,6 @@ fn rebalance<'a>(
         level - 1,
         sep_idx,
         node::internal_cell(&new_sep, right_id),
+        ctx,
     )
 }
