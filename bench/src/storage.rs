@@ -61,6 +61,10 @@ pub struct StorageArgs {
     /// Seed for keys, lookup order and scan starts.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Rounds of (ours, redb, sqlite) children; each figure is the median over rounds, so one
+    /// noisy run on a shared machine does not decide a comparison.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
 }
 
 impl StorageArgs {
@@ -68,8 +72,8 @@ impl StorageArgs {
         if self.rows <= SCAN_ROWS {
             return Err(format!("--rows must exceed {SCAN_ROWS} (the scan length)").into());
         }
-        if self.gets == 0 || self.scans == 0 {
-            return Err("--gets and --scans must be positive".into());
+        if self.gets == 0 || self.scans == 0 || self.repeat == 0 {
+            return Err("--gets, --scans and --repeat must be positive".into());
         }
         Ok(())
     }
@@ -105,22 +109,44 @@ pub struct EngineArgs {
 pub fn run(args: &StorageArgs) -> Result<()> {
     args.validate()?;
     let exe = std::env::current_exe()?;
-    let mut results = Vec::new();
-    for kind in EngineKind::ALL {
-        eprintln!("[{}] starting child process", kind.name());
-        let output = Command::new(&exe)
-            .arg("storage-engine")
-            .arg(format!("--engine={}", kind.name()))
-            .args(args.to_args())
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()?;
-        if !output.status.success() {
-            return Err(format!("{} child failed: {}", kind.name(), output.status).into());
+    // rounds[r][e]: the figures of engine e in round r. Engines alternate within a round so
+    // slow phases of a shared machine hit all of them alike.
+    let mut rounds = Vec::with_capacity(args.repeat);
+    for round in 1..=args.repeat {
+        let mut results = Vec::new();
+        for kind in EngineKind::ALL {
+            eprintln!(
+                "[{}] round {round}/{}: starting child process",
+                kind.name(),
+                args.repeat
+            );
+            let output = Command::new(&exe)
+                .arg("storage-engine")
+                .arg(format!("--engine={}", kind.name()))
+                .args(args.to_args())
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit())
+                .output()?;
+            if !output.status.success() {
+                return Err(format!("{} child failed: {}", kind.name(), output.status).into());
+            }
+            let stdout = String::from_utf8(output.stdout)?;
+            results.push(parse_result(kind, &stdout)?);
         }
-        let stdout = String::from_utf8(output.stdout)?;
-        results.push(parse_result(kind, &stdout)?);
+        rounds.push(results);
     }
+    let results: Vec<HashMap<String, f64>> = (0..EngineKind::ALL.len())
+        .map(|e| {
+            METRICS
+                .iter()
+                .map(|(metric, _)| {
+                    let mut values: Vec<f64> = rounds.iter().map(|r| r[e][*metric]).collect();
+                    values.sort_by(f64::total_cmp);
+                    ((*metric).to_owned(), values[values.len() / 2])
+                })
+                .collect()
+        })
+        .collect();
 
     let mut report = Report::new(EngineKind::ALL.iter().map(|k| k.name()).collect(), true);
     for (metric, decimals) in METRICS {
@@ -134,8 +160,8 @@ pub fn run(args: &StorageArgs) -> Result<()> {
     println!(
         "workload: rows={} (random distinct u64 keys, 8-byte big-endian; 100-byte values), \
          insert batches of {BATCH_ROWS} rows with one commit each, gets={}, scans={}x{SCAN_ROWS} rows, \
-         page_size={} pool_mb={} seed={}",
-        args.rows, args.gets, args.scans, args.page_size, args.pool_mb, args.seed
+         page_size={} pool_mb={} seed={}; each figure is the median of {} rounds",
+        args.rows, args.gets, args.scans, args.page_size, args.pool_mb, args.seed, args.repeat
     );
     println!(
         "notes: per-batch commits are non-durable for all engines: ours has no WAL yet, so a \

@@ -53,6 +53,7 @@ pub fn decode_verified(bytes: &[u8], id: PageId, kind: PageType) -> Result<PageS
         PageType::Overflow => Ok(PageSummary::Overflow),
         PageType::Leaf | PageType::Internal => {
             node::validate_header(bytes).map_err(malformed)?;
+            node::verify_heads(bytes).map_err(malformed)?;
             let mut keys = Vec::new();
             let mut inline_value_bytes = 0u64;
             for i in 0..node::nkeys(bytes) {

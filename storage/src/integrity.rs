@@ -82,6 +82,7 @@ impl Checker<'_> {
         if !is_root && n == 0 {
             return Err(fail(format!("{tree}: non-root node {id} is empty")));
         }
+        node::verify_heads(&page).map_err(&malformed)?;
         let mut prev: Option<&[u8]> = lo;
         for i in 0..n {
             let key = node::key(&page, i).map_err(&malformed)?;

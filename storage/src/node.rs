@@ -11,7 +11,7 @@
 //! | 40..48 | right sibling (leaves; 0 = none)                  |
 //! | 48..56 | left sibling (leaves; 0 = none)                   |
 //! | 56..64 | leftmost child (internal nodes)                   |
-//! | 64..   | slot array: one u16 cell offset per cell, in key order |
+//! | 64..   | slot array: per cell a u16 offset and a u32 key head, in key order |
 //!
 //! Leaf cell: `key_len u16 | kind u8 | value_len u32 | key | value` where kind 0 stores the
 //! value inline and kind 1 stores `first_overflow_page u64` (value_len is then the total length).
@@ -32,7 +32,10 @@ const LEFT_AT: usize = 48;
 const LEFTMOST_AT: usize = 56;
 /// First byte of the slot array.
 pub(crate) const HEADER_END: usize = 64;
-const SLOT_LEN: usize = 2;
+/// A slot is the cell's offset (u16) followed by the key's *head*: its first four bytes,
+/// big endian, zero padded. Binary search compares heads inside the slot array and reads a
+/// cell only when heads are equal, so most probes touch one cache line.
+const SLOT_LEN: usize = 6;
 pub(crate) const LEAF_CELL_HEADER: usize = 7;
 pub(crate) const INTERNAL_CELL_HEADER: usize = 10;
 const KIND_INLINE: u8 = 0;
@@ -244,12 +247,47 @@ pub(crate) fn key(buf: &[u8], i: usize) -> NodeResult<&[u8]> {
         .ok_or(Malformed("key extends beyond page"))
 }
 
+/// The first four bytes of `key`, big endian, zero padded. Heads order like their keys: if
+/// `a < b` then `head(a) <= head(b)`.
+pub(crate) fn head(key: &[u8]) -> u32 {
+    let mut bytes = [0u8; 4];
+    let n = key.len().min(4);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u32::from_be_bytes(bytes)
+}
+
+fn slot_head(buf: &[u8], i: usize) -> NodeResult<u32> {
+    let at = HEADER_END + i * SLOT_LEN + 2;
+    let bytes = buf.get(at..at + 4).ok_or(Malformed("slot beyond page"))?;
+    Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+fn write_slot(buf: &mut [u8], at: usize, offset: usize, key: &[u8]) {
+    write_u16(buf, at, offset as u16);
+    buf[at + 2..at + 6].copy_from_slice(&head(key).to_be_bytes());
+}
+
+/// Checks that every slot's head matches its cell's key (the integrity checker's view).
+pub(crate) fn verify_heads(buf: &[u8]) -> NodeResult<()> {
+    for i in 0..nkeys(buf) {
+        if slot_head(buf, i)? != head(key(buf, i)?) {
+            return Err(Malformed("slot key head does not match its cell"));
+        }
+    }
+    Ok(())
+}
+
 /// Binary search for `key`: `Ok(i)` if cell `i` has it, `Err(i)` for the insertion point.
 pub(crate) fn search(buf: &[u8], target: &[u8]) -> NodeResult<Result<usize, usize>> {
     let (mut lo, mut hi) = (0, nkeys(buf));
+    let target_head = head(target);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        match key(buf, mid)?.cmp(target) {
+        let order = match slot_head(buf, mid)?.cmp(&target_head) {
+            std::cmp::Ordering::Equal => key(buf, mid)?.cmp(target),
+            unequal => unequal,
+        };
+        match order {
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
             std::cmp::Ordering::Equal => return Ok(Ok(mid)),
@@ -340,7 +378,7 @@ pub(crate) fn insert_cell(buf: &mut [u8], idx: usize, cell: &[u8]) -> NodeResult
     set_heap_start(buf, heap);
     let at = HEADER_END + idx * SLOT_LEN;
     buf.copy_within(at..slots_end, at + SLOT_LEN);
-    write_u16(buf, at, heap as u16);
+    write_slot(buf, at, heap, key_of(cell, is_leaf(buf)));
     set_nkeys(buf, n + 1);
     Ok(true)
 }
@@ -394,7 +432,8 @@ pub(crate) fn rebuild<C: AsRef<[u8]>>(buf: &mut [u8], cells: &[C]) -> bool {
         }
         heap -= cell.len();
         buf[heap..heap + cell.len()].copy_from_slice(cell);
-        write_u16(buf, slot_at, heap as u16);
+        let leaf = is_leaf(buf);
+        write_slot(buf, slot_at, heap, key_of(cell, leaf));
         slot_at += SLOT_LEN;
     }
     // Zero the gap so stale bytes never reach disk.
@@ -404,9 +443,14 @@ pub(crate) fn rebuild<C: AsRef<[u8]>>(buf: &mut [u8], cells: &[C]) -> bool {
     true
 }
 
+/// Bytes one cell needs in a node (cell plus slot).
+pub(crate) fn cell_size(cell: &[u8]) -> usize {
+    cell.len() + SLOT_LEN
+}
+
 /// Bytes a list of cells needs in a node (cells plus slots).
 pub(crate) fn cells_size<C: AsRef<[u8]>>(cells: &[C]) -> usize {
-    cells.iter().map(|c| c.as_ref().len() + SLOT_LEN).sum()
+    cells.iter().map(|c| cell_size(c.as_ref())).sum()
 }
 
 /// Encodes a leaf cell with an inline value.

@@ -200,6 +200,10 @@ fn test_buffer_pool_respects_budget_and_counts() {
             assert!(s.resident_pages <= s.capacity_frames, "{s:?}");
         }
     }
+    // Reading everything back through a 40-frame pool must miss and evict.
+    for i in (0..30_000u32).rev() {
+        assert_eq!(tree.get(&i.to_be_bytes()).unwrap(), Some(vec![3u8; 80]));
+    }
     let s = db.stats();
     assert_eq!(s.capacity_frames, 40);
     assert!(
@@ -213,4 +217,90 @@ fn test_buffer_pool_respects_budget_and_counts() {
     let before = db.stats().prefetched;
     db.prefetch(&(2..report.pages.min(30)).collect::<Vec<_>>());
     assert!(db.stats().prefetched > before);
+}
+
+/// A range paused half-way while the tree is restructured around it (splits, merges, a new
+/// root level) must resume in order, without repeats, and still deliver every key that was
+/// never touched.
+#[test]
+fn test_range_survives_structural_changes_between_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &common::small_options(4096, 64));
+    let tree = db.create_tree("t").unwrap();
+    // Stable keys are multiples of 10; the churn touches only other keys.
+    for k in (0..50_000u32).step_by(10) {
+        tree.insert(&k.to_be_bytes(), &[1u8; 40]).unwrap();
+    }
+    for rev in [false, true] {
+        let mut range = tree.iter();
+        let mut seen: Vec<u32> = Vec::new();
+        let mut pull = |range: &mut nq_storage::Range, n: usize, seen: &mut Vec<u32>| {
+            for _ in 0..n {
+                let next = if rev { range.next_back() } else { range.next() };
+                let Some(entry) = next else { break };
+                seen.push(u32::from_be_bytes(entry.unwrap().0.try_into().unwrap()));
+            }
+        };
+        pull(&mut range, 1_000, &mut seen);
+        // Split every leaf several times over, then merge most of it away again.
+        for k in 0..50_000u32 {
+            if k % 10 != 0 {
+                tree.insert(&k.to_be_bytes(), &[2u8; 40]).unwrap();
+            }
+        }
+        pull(&mut range, 5_000, &mut seen);
+        for k in 0..50_000u32 {
+            if k % 10 != 0 {
+                tree.delete(&k.to_be_bytes()).unwrap();
+            }
+        }
+        pull(&mut range, usize::MAX, &mut seen);
+        if rev {
+            seen.reverse();
+        }
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "out of order or repeated (rev={rev})"
+        );
+        let stable: Vec<u32> = seen.iter().copied().filter(|k| k % 10 == 0).collect();
+        assert_eq!(
+            stable,
+            (0..50_000u32).step_by(10).collect::<Vec<_>>(),
+            "rev={rev}"
+        );
+    }
+    db.check_integrity().unwrap();
+}
+
+/// `next_ref` hands out borrowed entries equal to what the owning iterator yields.
+#[test]
+fn test_borrowed_and_owned_iteration_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &common::small_options(4096, 64));
+    let tree = db.create_tree("t").unwrap();
+    for i in 0..3_000u32 {
+        let value = if i % 500 == 0 {
+            vec![9u8; 9_000]
+        } else {
+            i.to_le_bytes().to_vec()
+        };
+        tree.insert(&i.to_be_bytes(), &value).unwrap();
+    }
+    let owned: Vec<_> = tree
+        .range(&100u32.to_be_bytes()[..]..)
+        .map(Result::unwrap)
+        .collect();
+    let mut borrowed = Vec::new();
+    let mut range = tree.range(&100u32.to_be_bytes()[..]..);
+    while let Some(entry) = range.next_ref() {
+        let (k, v) = entry.unwrap();
+        borrowed.push((k.to_vec(), v.to_vec()));
+    }
+    assert_eq!(owned, borrowed);
+    assert_eq!(owned.len(), 2_900);
+    let mut out = Vec::new();
+    assert!(tree.get_into(&1000u32.to_be_bytes(), &mut out).unwrap());
+    assert_eq!(out, vec![9u8; 9_000]);
+    assert!(!tree.get_into(&5000u32.to_be_bytes(), &mut out).unwrap());
+    assert!(out.is_empty());
 }
