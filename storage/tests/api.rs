@@ -234,7 +234,7 @@ fn test_range_survives_structural_changes_between_calls() {
     for rev in [false, true] {
         let mut range = tree.iter();
         let mut seen: Vec<u32> = Vec::new();
-        let mut pull = |range: &mut nq_storage::Range, n: usize, seen: &mut Vec<u32>| {
+        let pull = |range: &mut nq_storage::Range, n: usize, seen: &mut Vec<u32>| {
             for _ in 0..n {
                 let next = if rev { range.next_back() } else { range.next() };
                 let Some(entry) = next else { break };
