@@ -175,7 +175,7 @@ pub fn run(args: &StorageArgs) -> Result<()> {
         "notes: every engine gets a {} MiB page cache (ours buffer pool, redb set_cache_size, \
          SQLite cache_size). redb and SQLite read inside one read transaction per run; ours has \
          none. Each engine runs in its own process; rss_mb is that process's peak (VmHWM), \
-         including the harness's own arrays (keys, lookup order, timings: {:.1} MiB). file_mb counts every file the engine \
+         including the harness's own arrays (keys, lookup order, timings: {:.1} MiB). file_mb is the disk space (allocated blocks) of every file the engine \
          left in its directory after the load (SQLite: db, -wal, -shm). MiB = 2^20 bytes. \
          Ratios are ours/peer: above 1 is better for insert_per_s, below 1 for the rest.",
         args.pool_mb,
@@ -327,13 +327,16 @@ pub fn run_engine(args: &EngineArgs) -> Result<()> {
     Ok(())
 }
 
-/// Total size of the regular files directly inside `dir`.
+/// Disk space used by the regular files directly inside `dir`.
 fn dir_size(dir: &Path) -> Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
         let meta = entry?.metadata()?;
         if meta.is_file() {
-            total += meta.len();
+            // Bytes allocated on disk, not the logical length: our file grows in sparse extents
+            // (`set_len`) whose unwritten tail occupies no disk space. For the peers' files,
+            // which are written densely, the two agree.
+            total += std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
         }
     }
     Ok(total)

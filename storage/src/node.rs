@@ -13,8 +13,9 @@
 //! | 56..64 | leftmost child (internal nodes)                   |
 //! | 64..   | slot array: per cell a u16 offset and a u32 key head, in key order |
 //!
-//! Leaf cell: `key_len u16 | kind u8 | value_len u32 | key | value` where kind 0 stores the
-//! value inline and kind 1 stores `first_overflow_page u64` (value_len is then the total length).
+//! Leaf cell: `key_len u16 | value_len u16 | key | value`. A value length of exactly `0x8000`
+//! marks a value stored in an overflow chain; the cell then ends with
+//! `first_overflow_page u64 | total_length u32` instead of the value.
 //! Internal cell: `key_len u16 | child u64 | key`; the child holds keys `>=` the cell's key and
 //! `<` the next cell's key; keys below the first cell's key live under the leftmost child.
 //!
@@ -36,10 +37,13 @@ pub(crate) const HEADER_END: usize = 64;
 /// big endian, zero padded. Binary search compares heads inside the slot array and reads a
 /// cell only when heads are equal, so most probes touch one cache line.
 const SLOT_LEN: usize = 6;
-pub(crate) const LEAF_CELL_HEADER: usize = 7;
+pub(crate) const LEAF_CELL_HEADER: usize = 4;
 pub(crate) const INTERNAL_CELL_HEADER: usize = 10;
-const KIND_INLINE: u8 = 0;
-const KIND_OVERFLOW: u8 = 1;
+/// Set in a leaf cell's value-length field when the value lives in an overflow chain. Inline
+/// values are at most a quarter page (8,170 bytes at 32 KiB), so 15 bits always hold them.
+const OVERFLOW_FLAG: u16 = 0x8000;
+/// Body of an overflow leaf cell: first overflow page (u64) and total value length (u32).
+const OVERFLOW_REF_LEN: usize = 12;
 
 /// A node's bytes do not form a valid node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +74,7 @@ impl Limits {
             usable,
             max_cell,
             // Room for a leaf cell header plus an overflow reference, or an internal header.
-            max_key: max_cell - LEAF_CELL_HEADER - 8 - 1,
+            max_key: max_cell - LEAF_CELL_HEADER - OVERFLOW_REF_LEN - 1,
             min_fill: usable / 4,
         }
     }
@@ -179,10 +183,11 @@ fn cell_len_at(buf: &[u8], off: usize) -> NodeResult<usize> {
             .get(off..off + LEAF_CELL_HEADER)
             .ok_or(Malformed("cell header beyond page"))?;
         let klen = read_u16(header, 0) as usize;
-        let body = match header[2] {
-            KIND_INLINE => read_u32(header, 3) as usize,
-            KIND_OVERFLOW => 8,
-            _ => return Err(Malformed("unknown leaf cell kind")),
+        let vlen = read_u16(header, 2);
+        let body = match vlen {
+            OVERFLOW_FLAG => OVERFLOW_REF_LEN,
+            v if v & OVERFLOW_FLAG == 0 => v as usize,
+            _ => return Err(Malformed("overflow cell with an inline length")),
         };
         LEAF_CELL_HEADER + klen + body
     } else {
@@ -306,10 +311,10 @@ pub(crate) fn decode_leaf_cell(cell: &[u8]) -> (&[u8], ValueRef<'_>) {
     let klen = read_u16(cell, 0) as usize;
     let key = &cell[LEAF_CELL_HEADER..LEAF_CELL_HEADER + klen];
     let body = &cell[LEAF_CELL_HEADER + klen..];
-    let value = if cell[2] == KIND_OVERFLOW {
+    let value = if read_u16(cell, 2) == OVERFLOW_FLAG {
         ValueRef::Overflow {
             first: read_u64(body, 0),
-            len: read_u32(cell, 3) as u64,
+            len: read_u32(body, 8) as u64,
         }
     } else {
         ValueRef::Inline(body)
@@ -453,12 +458,13 @@ pub(crate) fn cells_size<C: AsRef<[u8]>>(cells: &[C]) -> usize {
     cells.iter().map(|c| cell_size(c.as_ref())).sum()
 }
 
-/// Encodes a leaf cell with an inline value.
+/// Encodes a leaf cell with an inline value (shorter than 32 KiB; callers keep inline cells
+/// within `Limits::max_cell`).
 pub(crate) fn leaf_cell_inline(key: &[u8], value: &[u8]) -> Vec<u8> {
+    debug_assert!(value.len() < OVERFLOW_FLAG as usize);
     let mut cell = Vec::with_capacity(LEAF_CELL_HEADER + key.len() + value.len());
     cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
-    cell.push(KIND_INLINE);
-    cell.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    cell.extend_from_slice(&(value.len() as u16).to_le_bytes());
     cell.extend_from_slice(key);
     cell.extend_from_slice(value);
     cell
@@ -466,12 +472,12 @@ pub(crate) fn leaf_cell_inline(key: &[u8], value: &[u8]) -> Vec<u8> {
 
 /// Encodes a leaf cell whose value lives in an overflow chain.
 pub(crate) fn leaf_cell_overflow(key: &[u8], first: PageId, len: u32) -> Vec<u8> {
-    let mut cell = Vec::with_capacity(LEAF_CELL_HEADER + key.len() + 8);
+    let mut cell = Vec::with_capacity(LEAF_CELL_HEADER + key.len() + OVERFLOW_REF_LEN);
     cell.extend_from_slice(&(key.len() as u16).to_le_bytes());
-    cell.push(KIND_OVERFLOW);
-    cell.extend_from_slice(&len.to_le_bytes());
+    cell.extend_from_slice(&OVERFLOW_FLAG.to_le_bytes());
     cell.extend_from_slice(key);
     cell.extend_from_slice(&first.to_le_bytes());
+    cell.extend_from_slice(&len.to_le_bytes());
     cell
 }
 

@@ -156,7 +156,7 @@ fn shift_to_sibling<'a>(
         let sibling_id =
             node::child(&path[li - 1].page, sibling_ci).map_err(store.malformed(parent_id))?;
         let mut sibling = store.write_node(sibling_id, Some(0))?;
-        if node::free_space(&sibling) < limits.usable / 8 + node::cell_size(cell) {
+        if node::free_space(&sibling) < 2 * node::cell_size(cell) {
             continue;
         }
         let leaf = &mut path[li].page;
