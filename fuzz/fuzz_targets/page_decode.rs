@@ -13,7 +13,13 @@ fuzz_target!(|data: &[u8]| {
     let id = 3;
     let _ = inspect_page(&page, id);
     // Bypass the checksum: the parser must be safe on its own.
-    for kind in [PageType::Meta, PageType::Leaf, PageType::Internal, PageType::Free, PageType::Overflow] {
+    for kind in [
+        PageType::Meta,
+        PageType::Leaf,
+        PageType::Internal,
+        PageType::Free,
+        PageType::Overflow,
+    ] {
         let _ = decode_verified(&page, id, kind);
     }
     // Any length, including ones that are not page sizes.
