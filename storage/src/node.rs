@@ -8,10 +8,9 @@
 //! | 34..36 | heap start: cells occupy `heap_start..page_size`  |
 //! | 36..38 | fragmented bytes inside the heap (deleted cells)  |
 //! | 38..40 | level: 0 for leaves, parent = child level + 1     |
-//! | 40..48 | right sibling (leaves; 0 = none)                  |
-//! | 48..56 | left sibling (leaves; 0 = none)                   |
-//! | 56..64 | leftmost child (internal nodes)                   |
-//! | 64..   | slot array: per cell a u16 offset and a u32 key head, in key order |
+//! | 40..48 | leaves: right sibling (0 = none); internal nodes: leftmost child |
+//! | 48..56 | leaves: left sibling (0 = none); internal nodes: zero |
+//! | 56..   | slot array: per cell a u16 offset and a u32 key head, in key order |
 //!
 //! Leaf cell: `key_len u16 | value_len u16 | key | value`. A value length of exactly `0x8000`
 //! marks a value stored in an overflow chain; the cell then ends with
@@ -30,9 +29,10 @@ const FRAG_AT: usize = 36;
 const LEVEL_AT: usize = 38;
 const RIGHT_AT: usize = 40;
 const LEFT_AT: usize = 48;
-const LEFTMOST_AT: usize = 56;
+/// Internal nodes keep no sibling links, so their leftmost child shares the right-sibling field.
+const LEFTMOST_AT: usize = 40;
 /// First byte of the slot array.
-pub(crate) const HEADER_END: usize = 64;
+pub(crate) const HEADER_END: usize = 56;
 /// A slot is the cell's offset (u16) followed by the key's *head*: its first four bytes,
 /// big endian, zero padded. Binary search compares heads inside the slot array and reads a
 /// cell only when heads are equal, so most probes touch one cache line.

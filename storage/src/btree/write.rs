@@ -203,6 +203,108 @@ fn shift_to_sibling<'a>(
     Ok(false)
 }
 
+/// Cut points that divide `cells` into three runs of about equal bytes, each fitting
+/// `capacity`, if there are such.
+fn three_way_split(cells: &[Vec<u8>], capacity: usize) -> Option<(usize, usize)> {
+    let total = node::cells_size(cells);
+    let mut prefix = Vec::with_capacity(cells.len() + 1);
+    prefix.push(0);
+    for cell in cells {
+        prefix.push(prefix[prefix.len() - 1] + node::cell_size(cell));
+    }
+    let first = (1..cells.len()).find(|&i| prefix[i] >= total / 3)?;
+    let second = (first + 1..cells.len()).find(|&i| prefix[i] >= 2 * total / 3)?;
+    let fits = |a: usize, b: usize| prefix[b] - prefix[a] <= capacity;
+    (fits(0, first) && fits(first, second) && fits(second, cells.len())).then_some((first, second))
+}
+
+/// B*-tree split: when a full leaf's sibling is full too, the two leaves and the new cell are
+/// spread over three pages at about two thirds each, instead of leaving two half-empty pages.
+/// Needs room in the parent for one more separator; returns false (nothing changed) otherwise.
+fn split_three<'a>(
+    store: &'a Store,
+    path: &mut [Step<'a>],
+    idx: usize,
+    cell: &[u8],
+    ctx: &mut WriteCtx,
+) -> Result<bool> {
+    let li = path.len() - 1;
+    if li == 0 {
+        return Ok(false);
+    }
+    let limits = store.limits;
+    let parent_id = path[li - 1].page.id();
+    let ci = path[li - 1].ci;
+    let pn = node::nkeys(&path[li - 1].page);
+    let Some(sibling_ci) = (ci < pn).then_some(ci + 1).or((ci > 0).then(|| ci - 1)) else {
+        return Ok(false);
+    };
+    let leaf_is_left = sibling_ci > ci;
+    let sep_idx = if leaf_is_left { ci } else { ci - 1 };
+    let sibling_id =
+        node::child(&path[li - 1].page, sibling_ci).map_err(store.malformed(parent_id))?;
+    let mut sibling = store.write_node(sibling_id, Some(0))?;
+    let (upper, lower) = path.split_at_mut(li);
+    let parent = &mut upper[li - 1].page;
+    let leaf = &mut lower[0].page;
+    let leaf_id = leaf.id();
+    let mut own = node::collect_cells(leaf).map_err(store.malformed(leaf_id))?;
+    own.insert(idx, cell.to_vec());
+    let theirs = node::collect_cells(&sibling).map_err(store.malformed(sibling_id))?;
+    let all: Vec<Vec<u8>> = if leaf_is_left {
+        own.into_iter().chain(theirs).collect()
+    } else {
+        theirs.into_iter().chain(own).collect()
+    };
+    let Some((a, b)) = three_way_split(&all, limits.usable) else {
+        return Ok(false);
+    };
+    let sep_ab =
+        node::shortest_separator(node::key_of(&all[a - 1], true), node::key_of(&all[a], true));
+    let sep_bc =
+        node::shortest_separator(node::key_of(&all[b - 1], true), node::key_of(&all[b], true));
+    let old = node::cell(parent, sep_idx).map_err(store.malformed(parent_id))?;
+    let needed = node::cell_size(&node::internal_cell(&sep_ab, 0))
+        + node::cell_size(&node::internal_cell(&sep_bc, 0));
+    if node::free_space(parent) + node::cell_size(old) < needed {
+        return Ok(false);
+    }
+
+    ctx.structure_changes();
+    let mut middle = store.allocate(crate::page::PageType::Leaf)?;
+    let middle_id = middle.id();
+    node::init(&mut middle, middle_id, 0);
+    let (left, right) = if leaf_is_left {
+        (&mut **leaf, &mut *sibling)
+    } else {
+        (&mut *sibling, &mut **leaf)
+    };
+    let (left_id, right_id) = (crate::page::page_id(left), crate::page::page_id(right));
+    rebuild(store, left, &all[..a])?;
+    rebuild(store, &mut middle, &all[a..b])?;
+    rebuild(store, right, &all[b..])?;
+    node::set_right(left, middle_id);
+    node::set_left(&mut middle, left_id);
+    node::set_right(&mut middle, right_id);
+    node::set_left(right, middle_id);
+    drop(middle);
+    drop(sibling);
+    node::remove_cell(parent, sep_idx).map_err(store.malformed(parent_id))?;
+    for (at, sep, child) in [
+        (sep_idx, &sep_ab, middle_id),
+        (sep_idx + 1, &sep_bc, right_id),
+    ] {
+        if !node::insert_cell(parent, at, &node::internal_cell(sep, child))
+            .map_err(store.malformed(parent_id))?
+        {
+            return Err(invariant(
+                "parent lost room checked before a three-way split",
+            ));
+        }
+    }
+    Ok(true)
+}
+
 /// Builds the cell for a value: inline, or a reference to a new overflow chain.
 fn leaf_cell(store: &Store, key: &[u8], value: &[u8]) -> Result<Vec<u8>> {
     if node::LEAF_CELL_HEADER + key.len() + value.len() <= store.limits.max_cell {
@@ -254,6 +356,7 @@ pub(crate) fn insert(
     };
     if !node::insert_cell(leaf, idx, &cell).map_err(store.malformed(id))?
         && !shift_to_sibling(store, root, &mut path, idx, &cell, ctx)?
+        && !split_three(store, &mut path, idx, &cell, ctx)?
     {
         split_leaf(store, root, &mut path, idx, cell, ctx)?;
     }
