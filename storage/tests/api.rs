@@ -304,3 +304,40 @@ fn test_borrowed_and_owned_iteration_agree() {
     assert!(!tree.get_into(&5000u32.to_be_bytes(), &mut out).unwrap());
     assert!(out.is_empty());
 }
+
+/// Random inserts keep leaves well filled (sibling shifts and three-way splits), and ascending
+/// inserts fill them almost completely.
+#[test]
+fn test_leaf_fill_after_random_and_sequential_inserts() {
+    use rand::{Rng, SeedableRng};
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &Options::default());
+    let random = db.create_tree("random").unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    for _ in 0..100_000 {
+        random
+            .insert(&rng.random::<u64>().to_be_bytes(), &[5u8; 100])
+            .unwrap();
+    }
+    let sequential = db.create_tree("sequential").unwrap();
+    for i in 0..100_000u64 {
+        sequential.insert(&i.to_be_bytes(), &[5u8; 100]).unwrap();
+    }
+    db.drop_tree("sequential").unwrap();
+    let random_fill = db.check_integrity().unwrap().leaf_fill;
+    let seq = db.create_tree("sequential").unwrap();
+    for i in 0..100_000u64 {
+        seq.insert(&i.to_be_bytes(), &[5u8; 100]).unwrap();
+    }
+    db.drop_tree("random").unwrap();
+    let sequential_fill = db.check_integrity().unwrap().leaf_fill;
+    println!("leaf fill: random {random_fill:.3}, sequential {sequential_fill:.3}");
+    assert!(
+        random_fill > 0.80,
+        "random inserts left leaves {random_fill:.3} full"
+    );
+    assert!(
+        sequential_fill > 0.95,
+        "sequential inserts left leaves {sequential_fill:.3} full"
+    );
+}

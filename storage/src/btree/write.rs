@@ -354,9 +354,14 @@ pub(crate) fn insert(
         }
         Err(i) => (false, i),
     };
-    if !node::insert_cell(leaf, idx, &cell).map_err(store.malformed(id))?
-        && !shift_to_sibling(store, root, &mut path, idx, &cell, ctx)?
-        && !split_three(store, &mut path, idx, &cell, ctx)?
+    if node::insert_cell(leaf, idx, &cell).map_err(store.malformed(id))? {
+        return Ok(replaced);
+    }
+    // Past the end of the rightmost leaf: an ascending insert, handled by `split_leaf` alone.
+    let appending = idx == node::nkeys(leaf) && node::right(leaf) == 0;
+    if appending
+        || !(shift_to_sibling(store, root, &mut path, idx, &cell, ctx)?
+            || split_three(store, &mut path, idx, &cell, ctx)?)
     {
         split_leaf(store, root, &mut path, idx, cell, ctx)?;
     }
