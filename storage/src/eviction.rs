@@ -46,6 +46,7 @@ impl Evictor {
                 head: NIL,
                 tail: NIL,
                 hand: NIL,
+                len: 0,
             }),
         }
     }
@@ -118,6 +119,8 @@ pub(crate) struct Sieve {
     head: u32,
     tail: u32,
     hand: u32,
+    /// Frames in the list.
+    len: usize,
 }
 
 impl Sieve {
@@ -125,6 +128,7 @@ impl Sieve {
         debug_assert!(!self.linked[frame as usize]);
         let f = frame as usize;
         self.linked[f] = true;
+        self.len += 1;
         self.visited[f] = false;
         self.newer[f] = NIL;
         self.older[f] = self.head;
@@ -151,6 +155,7 @@ impl Sieve {
             self.tail = newer;
         }
         self.linked[f] = false;
+        self.len -= 1;
     }
 
     fn evict(&mut self, mut evictable: impl FnMut(u32) -> bool) -> Option<u32> {
