@@ -159,13 +159,12 @@ impl Sieve {
     }
 
     fn evict(&mut self, mut evictable: impl FnMut(u32) -> bool) -> Option<u32> {
-        let linked = self.linked.iter().filter(|l| **l).count();
         let mut hand = if self.hand == NIL {
             self.tail
         } else {
             self.hand
         };
-        for _ in 0..2 * linked + 1 {
+        for _ in 0..2 * self.len + 1 {
             if hand == NIL {
                 hand = self.tail;
                 if hand == NIL {
