@@ -238,6 +238,23 @@ impl BufferPool {
         self.write_from(id, Source::Disk)
     }
 
+    /// Pins page `id` for writing if its latch is free right now; `Ok(None)` if another guard
+    /// holds it. For pages nobody else should be using (free-list entries), where waiting could
+    /// mean waiting on oneself.
+    pub fn try_write(&self, id: PageId) -> Result<Option<PageMut<'_>>> {
+        match self.pin(id, Source::Disk)? {
+            Pinned::Loaded(idx, guard) => Ok(Some(PageMut::new(self, idx, guard))),
+            Pinned::Hit(idx) => match self.frames[idx as usize].latch.try_write() {
+                Some(guard) if guard.page_id == id => Ok(Some(PageMut::new(self, idx, guard))),
+                other => {
+                    drop(other);
+                    self.unpin(idx);
+                    Ok(None)
+                }
+            },
+        }
+    }
+
     /// Pins a newly allocated page for writing without reading it; the buffer is zeroed.
     pub fn create(&self, id: PageId) -> Result<PageMut<'_>> {
         let mut page = self.write_from(id, Source::Fresh)?;
@@ -469,11 +486,15 @@ impl BufferPool {
                     None => continue,
                 }
             };
-            if guard.page_id != id || !frame.dirty.load(Ordering::Acquire) {
+            // The flusher and flush_all may both hold read latches on this frame: whoever
+            // clears the flag writes the page; a failed write sets it again.
+            if guard.page_id != id || !frame.dirty.swap(false, Ordering::AcqRel) {
                 continue;
             }
-            self.write_back(&guard)?;
-            frame.dirty.store(false, Ordering::Release);
+            if let Err(err) = self.write_back(&guard) {
+                frame.dirty.store(true, Ordering::Release);
+                return Err(err);
+            }
             self.counters.dirty.fetch_sub(1, Ordering::Relaxed);
             written += 1;
         }

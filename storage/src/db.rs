@@ -200,11 +200,15 @@ impl Database {
         Ok(self.handle(shared))
     }
 
-    /// Opens an existing tree.
-    pub fn open_tree(&self, name: &str) -> Result<Tree> {
-        let mut trees = self.inner.trees.lock();
+    /// The shared state of tree `name`, loaded from the catalog if no handle is open yet.
+    /// The caller holds the `trees` map lock.
+    fn shared_for(
+        &self,
+        trees: &mut FxHashMap<String, Arc<TreeShared>>,
+        name: &str,
+    ) -> Result<Arc<TreeShared>> {
         if let Some(shared) = trees.get(name) {
-            return Ok(self.handle(Arc::clone(shared)));
+            return Ok(Arc::clone(shared));
         }
         let root = self
             .root_of(name)?
@@ -212,6 +216,13 @@ impl Database {
         self.inner.store.read_node(root, None)?;
         let shared = TreeShared::new(name.into(), root);
         trees.insert(name.into(), Arc::clone(&shared));
+        Ok(shared)
+    }
+
+    /// Opens an existing tree.
+    pub fn open_tree(&self, name: &str) -> Result<Tree> {
+        let mut trees = self.inner.trees.lock();
+        let shared = self.shared_for(&mut trees, name)?;
         Ok(self.handle(shared))
     }
 
@@ -225,16 +236,29 @@ impl Database {
 
     /// Deletes a tree and returns all its pages to the free list. Existing handles to it fail
     /// with [`StorageError::TreeNotFound`] from then on.
+    ///
+    /// Lock order, here and everywhere: the `trees` map, then the catalog tree, then a named
+    /// tree. The tree's `alive` lock is taken exclusively, which waits for every operation in
+    /// flight on it (each holds it shared) and is released before the catalog is touched.
     pub fn drop_tree(&self, name: &str) -> Result<()> {
-        let tree = self.open_tree(name)?;
-        let shared = Arc::clone(tree.shared());
-        let _writer = shared.writer.lock();
-        let mut alive = shared.alive.write();
-        let pages = integrity::tree_pages(&self.inner.store, shared.root)?;
-        self.inner.catalog.delete(name.as_bytes())?;
-        *alive = false;
-        drop(alive);
-        self.inner.trees.lock().remove(name);
+        let mut trees = self.inner.trees.lock();
+        let shared = self.shared_for(&mut trees, name)?;
+        let pages = {
+            let mut alive = shared.alive.write();
+            if !*alive {
+                return Err(StorageError::TreeNotFound(name.into()));
+            }
+            let pages = integrity::tree_pages(&self.inner.store, shared.root)?;
+            *alive = false;
+            pages
+        };
+        trees.remove(name);
+        if !self.inner.catalog.delete(name.as_bytes())? {
+            return Err(StorageError::Integrity(format!(
+                "tree {name:?} was open but has no catalog entry"
+            )));
+        }
+        drop(trees);
         self.inner.store.free_all(&pages)
     }
 
@@ -283,17 +307,18 @@ impl Database {
     /// sibling links and overflow chains, the free list, and that every page is used exactly
     /// once. Blocks writers while it runs.
     pub fn check_integrity(&self) -> Result<IntegrityReport> {
+        // The map lock keeps trees from being created or dropped meanwhile (both hold it).
+        let mut trees = self.inner.trees.lock();
         let names = self.tree_names()?;
-        let trees: Vec<Tree> = names
+        let shared: Vec<Arc<TreeShared>> = names
             .iter()
-            .map(|name| self.open_tree(name))
+            .map(|name| self.shared_for(&mut trees, name))
             .collect::<Result<_>>()?;
         let _catalog_writer = self.inner.catalog.shared().writer.lock();
-        let _writers: Vec<_> = trees.iter().map(|t| t.shared().writer.lock()).collect();
-        let roots: Vec<(String, PageId)> = trees
-            .iter()
-            .map(|t| (t.name().to_string(), t.root_page()))
-            .collect();
+        let _alive: Vec<_> = shared.iter().map(|t| t.alive.read()).collect();
+        let _writers: Vec<_> = shared.iter().map(|t| t.writer.lock()).collect();
+        let roots: Vec<(String, PageId)> =
+            shared.iter().map(|t| (t.name.clone(), t.root)).collect();
         integrity::check(&self.inner.store, &roots)
     }
 }

@@ -219,30 +219,42 @@ pub(crate) fn check(store: &Store, trees: &[(String, PageId)]) -> Result<Integri
     })
 }
 
-/// Every page of a tree (nodes and overflow chains), for dropping it.
+/// Every page of a tree (nodes and overflow chains), for dropping it. Levels are checked and
+/// every page may appear once, so a damaged tree (a cycle, a shared child) is reported instead of
+/// looping or freeing a page twice.
 pub(crate) fn tree_pages(store: &Store, root: PageId) -> Result<Vec<PageId>> {
     let mut pages = Vec::new();
-    let mut stack = vec![root];
-    while let Some(id) = stack.pop() {
-        let page = store.read_node(id, None)?;
-        let malformed = store.malformed(id);
-        if id != root {
-            pages.push(id);
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut stack = vec![(root, None)];
+    while let Some((id, level)) = stack.pop() {
+        if !seen.insert(id) {
+            return Err(store.corruption(id, "page is referenced twice in one tree"));
         }
+        let page = store.read_node(id, level)?;
+        let malformed = store.malformed(id);
+        pages.push(id);
         if node::is_leaf(&page) {
             for i in 0..node::nkeys(&page) {
                 if let (_, ValueRef::Overflow { first, len }) =
                     node::leaf_entry(&page, i).map_err(&malformed)?
                 {
-                    pages.extend(store.walk_overflow(first, len, None)?);
+                    for overflow in store.walk_overflow(first, len, None)? {
+                        if !seen.insert(overflow) {
+                            return Err(store.corruption(overflow, "overflow page shared"));
+                        }
+                        pages.push(overflow);
+                    }
                 }
             }
         } else {
+            let child_level = Some(node::level(&page) - 1);
             for ci in 0..=node::nkeys(&page) {
-                stack.push(node::child(&page, ci).map_err(&malformed)?);
+                stack.push((node::child(&page, ci).map_err(&malformed)?, child_level));
             }
         }
     }
+    // The root goes back to the free list last.
+    pages.retain(|&id| id != root);
     pages.push(root);
     Ok(pages)
 }

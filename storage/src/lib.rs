@@ -3,7 +3,7 @@
 //! One data file of fixed-size, checksummed pages ([`pager`]), cached by a buffer pool with a
 //! fixed memory budget ([`bufferpool`]), holding any number of named B+ trees ([`Tree`]) that
 //! map byte keys to byte values. The on-disk format is described byte by byte in
-//! `storage/FORMAT.md`.
+//! `docs/storage-format.md`.
 //!
 //! **Architecture invariant:** this crate knows nothing about SQL, Raft or HTTP. Keys and values
 //! are bytes; ordering is byte order.

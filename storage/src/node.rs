@@ -36,7 +36,7 @@ pub(crate) const HEADER_END: usize = 56;
 /// A slot is the cell's offset (u16) followed by the key's *head*: its first four bytes,
 /// big endian, zero padded. Binary search compares heads inside the slot array and reads a
 /// cell only when heads are equal, so most probes touch one cache line.
-const SLOT_LEN: usize = 6;
+pub(crate) const SLOT_LEN: usize = 6;
 pub(crate) const LEAF_CELL_HEADER: usize = 4;
 pub(crate) const INTERNAL_CELL_HEADER: usize = 10;
 /// Set in a leaf cell's value-length field when the value lives in an overflow chain. Inline
@@ -377,6 +377,12 @@ pub(crate) fn insert_cell(buf: &mut [u8], idx: usize, cell: &[u8]) -> NodeResult
     let slots_end = HEADER_END + n * SLOT_LEN;
     if heap_start(buf) - slots_end < needed {
         compact(buf)?;
+        // A fragment count that overstated the free space shows up here.
+        if heap_start(buf).saturating_sub(slots_end) < needed {
+            return Err(Malformed(
+                "fragmented byte count exceeds the real free space",
+            ));
+        }
     }
     let heap = heap_start(buf) - cell.len();
     buf[heap..heap + cell.len()].copy_from_slice(cell);
@@ -408,8 +414,19 @@ pub(crate) fn remove_cell(buf: &mut [u8], idx: usize) -> NodeResult<()> {
 /// Rewrites the heap without gaps.
 fn compact(buf: &mut [u8]) -> NodeResult<()> {
     let cells = collect_cells(buf)?;
-    rebuild(buf, &cells);
-    Ok(())
+    // Check before touching the page: a failed rebuild would leave the node empty.
+    if cells_size(&cells) > buf.len() - HEADER_END {
+        return Err(Malformed(
+            "cells overlap: they do not fit the page when compacted",
+        ));
+    }
+    if rebuild(buf, &cells) {
+        Ok(())
+    } else {
+        Err(Malformed(
+            "cells overlap: they do not fit the page when compacted",
+        ))
+    }
 }
 
 /// Copies out every cell in order.

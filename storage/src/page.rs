@@ -1,6 +1,6 @@
 //! The common page header and its checksum.
 //!
-//! Every page of the data file starts with the same 32-byte header (see `FORMAT.md`):
+//! Every page of the data file starts with the same 32-byte header (see `docs/storage-format.md`):
 //!
 //! | bytes  | field      | meaning                                            |
 //! |--------|------------|----------------------------------------------------|

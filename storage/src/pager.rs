@@ -117,14 +117,21 @@ impl Pager {
         self.capacity.load(Ordering::Acquire)
     }
 
-    fn offset(&self, id: PageId) -> u64 {
-        id * self.page_size as u64
+    /// Byte offset of page `id`; ids whose offset does not fit in a u64 are corruption (they can
+    /// only come from a damaged pointer).
+    fn offset(&self, id: PageId) -> Result<u64> {
+        id.checked_mul(self.page_size as u64)
+            .ok_or_else(|| StorageError::Corruption {
+                path: self.path.clone(),
+                page: Some(id),
+                reason: "page number beyond any possible file size".into(),
+            })
     }
 
     /// Reads page `id` into `buf` and verifies its checksum and header.
     pub fn read_page(&self, id: PageId, buf: &mut [u8]) -> Result<PageType> {
         debug_assert_eq!(buf.len(), self.page_size);
-        match self.file.read_exact_at(buf, self.offset(id)) {
+        match self.file.read_exact_at(buf, self.offset(id)?) {
             Ok(()) => page::verify(buf, id, &self.path),
             Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
                 Err(StorageError::Corruption {
@@ -147,7 +154,7 @@ impl Pager {
         let mut sealed = data.to_vec();
         page::seal(&mut sealed);
         self.file
-            .write_all_at(&sealed, self.offset(id))
+            .write_all_at(&sealed, self.offset(id)?)
             .map_err(|source| io_error(&self.path, source))
     }
 
@@ -172,7 +179,7 @@ impl Pager {
         let extent = (current / 8).clamp(MIN_EXTENT_PAGES, max_extent);
         let target = pages.max(current + extent);
         self.file
-            .set_len(self.offset(target))
+            .set_len(self.offset(target)?)
             .map_err(|source| io_error(&self.path, source))?;
         self.capacity.store(target, Ordering::Release);
         Ok(())

@@ -138,7 +138,8 @@ impl Store {
         Ok(page)
     }
 
-    fn check_page_id(&self, id: PageId) -> Result<()> {
+    /// Rejects page pointers outside the file (0 is the header, never a tree page).
+    pub fn check_page_id(&self, id: PageId) -> Result<()> {
         let count = self.page_count.load(Ordering::Acquire);
         if id == 0 || id >= count {
             return Err(self.corruption(id, format!("page pointer outside file ({count} pages)")));
@@ -151,7 +152,7 @@ impl Store {
         let mut alloc = self.alloc.lock();
         let mut page = if alloc.free_head != 0 {
             let id = alloc.free_head;
-            let page = self.pool.write(id)?;
+            let page = self.latch_free_page(id)?;
             if page::page_type_byte(&page) != PageType::Free as u8 {
                 return Err(self.corruption(id, "free-list entry is not a free page"));
             }
@@ -173,6 +174,22 @@ impl Store {
         let id = page.id();
         page::init(&mut page, id, page_type);
         Ok(page)
+    }
+
+    /// Latches the free-list head. Nobody but the allocator (which holds its mutex) uses free
+    /// pages, apart from the flusher's brief read latch while writing one back; a latch held any
+    /// longer means a tree still points at the page, and waiting could mean waiting on oneself.
+    fn latch_free_page(&self, id: PageId) -> Result<PageMut<'_>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            if let Some(page) = self.pool.try_write(id)? {
+                return Ok(page);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(self.corruption(id, "free-list entry is in use by a tree"));
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Puts a page on the free list. The caller must hold no latch on it and it must be

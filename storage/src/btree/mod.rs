@@ -124,7 +124,7 @@ impl Tree {
 
     fn write_op<T>(
         &self,
-        op: impl FnOnce(&Store, PageId, &mut WriteCtx) -> Result<T>,
+        op: impl for<'a> FnOnce(&'a Store, PageId, &mut WriteCtx<'a>) -> Result<T>,
     ) -> Result<T> {
         let alive = self.shared.alive.read();
         if !*alive {
@@ -133,6 +133,7 @@ impl Tree {
         let _writer = self.shared.writer.lock();
         let mut ctx = WriteCtx::new(&self.shared.smc);
         let result = op(&self.store, self.shared.root, &mut ctx);
+        ctx.finish();
         // Every latch of the operation is released by now; return its pages to the free list.
         let freed = self.store.free_all(&ctx.freed);
         let value = result?;

@@ -111,12 +111,15 @@ impl Side {
     }
 
     /// Copies `page` (a latched leaf) and positions the cursor in it.
+    /// `reached_by` is the position this leaf was reached from; it stays the fallback if the
+    /// leaf is empty, so a re-descent never restarts before keys already yielded.
     fn load(
         &mut self,
         tree: &Tree,
         page: &PageRef<'_>,
         from: Bound<&[u8]>,
         smc: u64,
+        reached_by: &Bound<Vec<u8>>,
     ) -> Result<()> {
         let store = &tree.store;
         let id = page.id();
@@ -161,11 +164,11 @@ impl Side {
                     node::key(page, edge).map_err(store.malformed(id))?.to_vec(),
                 ),
             },
-            // An empty non-root leaf cannot be passed by position; follow the link.
+            // An empty leaf has no last key to resume after; resume where it was reached from.
             (id, None) => Next::Sibling {
                 id,
                 smc,
-                fallback: Bound::Unbounded,
+                fallback: reached_by.clone(),
             },
         };
         Ok(())
@@ -177,6 +180,7 @@ impl Side {
             match std::mem::replace(&mut self.next, Next::End) {
                 Next::End => return Ok(false),
                 Next::Sibling { id, smc, fallback } => {
+                    tree.store.check_page_id(id)?;
                     let page = tree.store.pool.read(id)?;
                     let now = tree.shared.smc.load(Ordering::SeqCst);
                     if now != smc {
@@ -185,7 +189,7 @@ impl Side {
                         continue;
                     }
                     tree.store.check_leaf(&page, id)?;
-                    self.load(tree, &page, Bound::Unbounded, now)?;
+                    self.load(tree, &page, Bound::Unbounded, now, &fallback)?;
                     return Ok(true);
                 }
                 Next::Descend(position) => {
@@ -230,7 +234,7 @@ impl Side {
             page = store.read_node(child, Some(level))?;
         }
         let smc = tree.shared.smc.load(Ordering::SeqCst);
-        self.load(tree, &page, from, smc)?;
+        self.load(tree, &page, from, smc, position)?;
         // The separator found on the way down is a better fallback than the leaf's last key: it
         // always lies beyond this leaf, so a descent to it makes progress.
         if let Next::Sibling { fallback, .. } = &mut self.next {

@@ -38,6 +38,11 @@ struct Step<'a> {
 pub(crate) struct WriteCtx<'a> {
     pub freed: Vec<PageId>,
     smc: &'a AtomicU64,
+    /// Set once the operation changed the tree's structure.
+    restructured: bool,
+    /// Pages allocated before any modification, for the splits the operation may need; held
+    /// latched (nobody else can reach them) so using one cannot fail half-way.
+    reserved: Vec<PageMut<'a>>,
 }
 
 impl<'a> WriteCtx<'a> {
@@ -45,21 +50,63 @@ impl<'a> WriteCtx<'a> {
         WriteCtx {
             freed: Vec::new(),
             smc,
+            restructured: false,
+            reserved: Vec::new(),
         }
     }
 
-    /// Records that the tree's structure is about to change; must be called while the latches
-    /// of the nodes involved are held, before they are modified.
-    pub fn structure_changes(&self) {
+    /// Allocates `n` pages up front, so that a split never fails after it started modifying
+    /// pages (allocation is where I/O errors and a full pool surface).
+    fn reserve(&mut self, store: &'a Store, n: usize) -> Result<()> {
+        while self.reserved.len() < n {
+            self.reserved.push(store.allocate(PageType::Free)?);
+        }
+        Ok(())
+    }
+
+    /// A reserved page (or, if the reservation ran short, a newly allocated one), initialised
+    /// as an empty node at `level`.
+    fn new_node(&mut self, store: &'a Store, level: u16) -> Result<PageMut<'a>> {
+        let mut page = match self.reserved.pop() {
+            Some(page) => page,
+            None => store.allocate(PageType::Free)?,
+        };
+        let id = page.id();
+        node::init(&mut page, id, level);
+        Ok(page)
+    }
+
+    /// Records that the tree's structure is about to change: bumps the structure-modification
+    /// counter while the first latches involved are held, before anything is modified. A range
+    /// that copied a leaf before this point sees the counter move.
+    pub fn structure_changes(&mut self) {
+        self.restructured = true;
         self.smc.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Bumps the counter again once every page of the operation is written. Nodes latched later
+    /// in a structural change (a neighbour's sibling link, a sibling) may be copied by a range
+    /// between the first bump and their latching; this second bump makes such a copy's counter
+    /// stale too, so the range never trusts a link read mid-change.
+    pub fn finish(&mut self) {
+        if self.restructured {
+            self.smc.fetch_add(1, Ordering::SeqCst);
+        }
+        // Unused reservations go back to the free list with the freed pages (after their
+        // latches are released here).
+        let unused: Vec<PageId> = self.reserved.drain(..).map(|page| page.id()).collect();
+        self.freed.extend(unused);
     }
 }
 
 fn is_safe(limits: &Limits, buf: &[u8], op: Op) -> bool {
-    let room = node::free_space(buf) >= limits.max_cell + 2;
+    // Room for the largest cell and its slot: one split below can add at most that here, and a
+    // separator replaced here after a redistribution below is at most that large.
+    let largest = limits.max_cell + node::SLOT_LEN;
+    let room = node::free_space(buf) >= largest;
     match op {
         Op::Insert => room,
-        Op::Delete => room && node::used(buf) >= limits.min_fill + limits.max_cell + 2,
+        Op::Delete => room && node::used(buf) >= limits.min_fill + largest,
     }
 }
 
@@ -101,16 +148,20 @@ fn rebuild(store: &Store, buf: &mut [u8], cells: &[Vec<u8>]) -> Result<()> {
 
 /// Index at which to split `cells` so both halves hold about the same number of bytes.
 /// `keep_right` extra cells are reserved (1 for internal nodes, whose middle cell moves up).
-fn split_point(cells: &[Vec<u8>], keep_right: usize) -> usize {
+/// Fewer cells than a split needs can only come from a damaged node.
+fn split_point(store: &Store, id: PageId, cells: &[Vec<u8>], keep_right: usize) -> Result<usize> {
+    if cells.len() < 2 + keep_right {
+        return Err(store.corruption(id, "node overflowed with too few cells to split"));
+    }
     let total = node::cells_size(cells);
     let mut acc = 0;
     for (i, cell) in cells.iter().enumerate() {
         acc += node::cell_size(cell);
         if acc >= total / 2 {
-            return (i + 1).clamp(1, cells.len() - 1 - keep_right);
+            return Ok((i + 1).clamp(1, cells.len() - 1 - keep_right));
         }
     }
-    cells.len() - 1 - keep_right
+    Ok(cells.len() - 1 - keep_right)
 }
 
 /// The split of leaf cells into two nodes of `capacity` bytes that is closest to even, if any.
@@ -141,7 +192,7 @@ fn shift_to_sibling<'a>(
     path: &mut [Step<'a>],
     idx: usize,
     cell: &[u8],
-    ctx: &mut WriteCtx,
+    ctx: &mut WriteCtx<'a>,
 ) -> Result<bool> {
     let li = path.len() - 1;
     if li == 0 {
@@ -226,7 +277,7 @@ fn split_three<'a>(
     path: &mut [Step<'a>],
     idx: usize,
     cell: &[u8],
-    ctx: &mut WriteCtx,
+    ctx: &mut WriteCtx<'a>,
 ) -> Result<bool> {
     let li = path.len() - 1;
     if li == 0 {
@@ -271,9 +322,8 @@ fn split_three<'a>(
     }
 
     ctx.structure_changes();
-    let mut middle = store.allocate(crate::page::PageType::Leaf)?;
+    let mut middle = ctx.new_node(store, 0)?;
     let middle_id = middle.id();
-    node::init(&mut middle, middle_id, 0);
     let (left, right) = if leaf_is_left {
         (&mut **leaf, &mut *sibling)
     } else {
@@ -329,21 +379,23 @@ fn release_value(store: &Store, page: &[u8], i: usize, ctx: &mut WriteCtx) -> Re
 }
 
 /// Inserts or replaces `key`. Returns true if it replaced a value.
-pub(crate) fn insert(
-    store: &Store,
+pub(crate) fn insert<'a>(
+    store: &'a Store,
     root: PageId,
     key: &[u8],
     value: &[u8],
-    ctx: &mut WriteCtx,
+    ctx: &mut WriteCtx<'a>,
 ) -> Result<bool> {
     let cell = leaf_cell(store, key, value)?;
-    let mut path = match descend(store, root, key, Op::Insert) {
+    let mut path = match prepare_insert(store, root, key, &cell, ctx) {
         Ok(path) => path,
         Err(err) => {
+            // Nothing was modified; the new value's overflow chain is unreachable.
             queue_cell_overflow(store, &cell, ctx);
             return Err(err);
         }
     };
+    // From here on pages change; every page a split can need is reserved already.
     let leaf = &mut path.last_mut().expect("path is never empty").page;
     let id = leaf.id();
     let (replaced, idx) = match node::search(leaf, key).map_err(store.malformed(id))? {
@@ -368,7 +420,29 @@ pub(crate) fn insert(
     Ok(replaced)
 }
 
-fn queue_cell_overflow(store: &Store, cell: &[u8], ctx: &mut WriteCtx) {
+/// The fallible, non-modifying part of an insert: descends, and if the new cell will not fit
+/// the leaf, reserves a page for every level that may split plus one for a new root.
+fn prepare_insert<'a>(
+    store: &'a Store,
+    root: PageId,
+    key: &[u8],
+    cell: &[u8],
+    ctx: &mut WriteCtx<'a>,
+) -> Result<Vec<Step<'a>>> {
+    let path = descend(store, root, key, Op::Insert)?;
+    let leaf = &path.last().expect("path is never empty").page;
+    let id = leaf.id();
+    let freed_by_replace = match node::search(leaf, key).map_err(store.malformed(id))? {
+        Ok(i) => node::cell_size(node::cell(leaf, i).map_err(store.malformed(id))?),
+        Err(_) => 0,
+    };
+    if node::free_space(leaf) + freed_by_replace < node::cell_size(cell) {
+        ctx.reserve(store, path.len() + 1)?;
+    }
+    Ok(path)
+}
+
+fn queue_cell_overflow(store: &Store, cell: &[u8], ctx: &mut WriteCtx<'_>) {
     if let (_, node::ValueRef::Overflow { first, len }) = node::decode_leaf_cell(cell)
         && let Ok(pages) = store.walk_overflow(first, len, None)
     {
@@ -382,11 +456,13 @@ fn split_leaf<'a>(
     path: &mut [Step<'a>],
     idx: usize,
     cell: Vec<u8>,
-    ctx: &mut WriteCtx,
+    ctx: &mut WriteCtx<'a>,
 ) -> Result<()> {
-    ctx.structure_changes();
     let li = path.len() - 1;
     let node_id = path[li].page.id();
+    if node_id != root && li == 0 {
+        return Err(invariant("leaf split reached a released parent"));
+    }
     let mut cells = node::collect_cells(&path[li].page).map_err(store.malformed(node_id))?;
     let appending = idx == cells.len() && node::right(&path[li].page) == 0;
     cells.insert(idx, cell);
@@ -395,19 +471,18 @@ fn split_leaf<'a>(
     let at = if appending {
         cells.len() - 1
     } else {
-        split_point(&cells, 0)
+        split_point(store, node_id, &cells, 0)?
     };
     let (left, right) = cells.split_at(at);
     let sep = node::shortest_separator(
         node::key_of(&left[left.len() - 1], true),
         node::key_of(&right[0], true),
     );
+    ctx.structure_changes();
     if node_id == root {
-        let mut a = store.allocate(PageType::Leaf)?;
-        let mut b = store.allocate(PageType::Leaf)?;
+        let mut a = ctx.new_node(store, 0)?;
+        let mut b = ctx.new_node(store, 0)?;
         let (a_id, b_id) = (a.id(), b.id());
-        node::init(&mut a, a_id, 0);
-        node::init(&mut b, b_id, 0);
         rebuild(store, &mut a, left)?;
         rebuild(store, &mut b, right)?;
         node::set_right(&mut a, b_id);
@@ -422,24 +497,26 @@ fn split_leaf<'a>(
         }
         return Ok(());
     }
-    let mut new = store.allocate(PageType::Leaf)?;
+    let old_right = node::right(&path[li].page);
+    // Latch the right neighbour before changing anything, so a failure to read it changes
+    // nothing.
+    let mut neighbour = match old_right {
+        0 => None,
+        id => Some(store.write_node(id, Some(0))?),
+    };
+    let mut new = ctx.new_node(store, 0)?;
     let new_id = new.id();
-    node::init(&mut new, new_id, 0);
     rebuild(store, &mut new, right)?;
     let page = &mut path[li].page;
-    let old_right = node::right(page);
     node::set_right(&mut new, old_right);
     node::set_left(&mut new, node_id);
     node::set_right(page, new_id);
     rebuild(store, page, left)?;
+    if let Some(neighbour) = neighbour.as_mut() {
+        node::set_left(neighbour, new_id);
+    }
+    drop(neighbour);
     drop(new);
-    if old_right != 0 {
-        let mut neighbour = store.write_node(old_right, Some(0))?;
-        node::set_left(&mut neighbour, new_id);
-    }
-    if li == 0 {
-        return Err(invariant("leaf split reached a released parent"));
-    }
     let ci = path[li - 1].ci;
     put_internal(
         store,
@@ -460,28 +537,29 @@ fn put_internal<'a>(
     level: usize,
     idx: usize,
     cell: Vec<u8>,
-    ctx: &mut WriteCtx,
+    ctx: &mut WriteCtx<'a>,
 ) -> Result<()> {
     let node_id = path[level].page.id();
     if node::insert_cell(&mut path[level].page, idx, &cell).map_err(store.malformed(node_id))? {
         return Ok(());
     }
+    if node_id != root && level == 0 {
+        return Err(invariant("internal split reached a released parent"));
+    }
     ctx.structure_changes();
     let page = &mut path[level].page;
     let mut cells = node::collect_cells(page).map_err(store.malformed(node_id))?;
     cells.insert(idx, cell);
-    let m = split_point(&cells, 1);
+    let m = split_point(store, node_id, &cells, 1)?;
     let sep = node::key_of(&cells[m], false).to_vec();
     let mid_child = node::child_of(&cells[m]);
     let node_level = node::level(page);
     if node_id == root {
-        let mut a = store.allocate(PageType::Internal)?;
-        let mut b = store.allocate(PageType::Internal)?;
+        let mut a = ctx.new_node(store, node_level)?;
+        let mut b = ctx.new_node(store, node_level)?;
         let (a_id, b_id) = (a.id(), b.id());
-        node::init(&mut a, a_id, node_level);
         node::set_leftmost(&mut a, node::leftmost(page));
         rebuild(store, &mut a, &cells[..m])?;
-        node::init(&mut b, b_id, node_level);
         node::set_leftmost(&mut b, mid_child);
         rebuild(store, &mut b, &cells[m + 1..])?;
         node::init(page, root, node_level + 1);
@@ -493,16 +571,12 @@ fn put_internal<'a>(
         }
         return Ok(());
     }
-    let mut new = store.allocate(PageType::Internal)?;
+    let mut new = ctx.new_node(store, node_level)?;
     let new_id = new.id();
-    node::init(&mut new, new_id, node_level);
     node::set_leftmost(&mut new, mid_child);
     rebuild(store, &mut new, &cells[m + 1..])?;
     rebuild(store, page, &cells[..m])?;
     drop(new);
-    if level == 0 {
-        return Err(invariant("internal split reached a released parent"));
-    }
     let ci = path[level - 1].ci;
     put_internal(
         store,
@@ -516,14 +590,25 @@ fn put_internal<'a>(
 }
 
 /// Removes `key`. Returns true if it was present.
-pub(crate) fn delete(store: &Store, root: PageId, key: &[u8], ctx: &mut WriteCtx) -> Result<bool> {
+pub(crate) fn delete<'a>(
+    store: &'a Store,
+    root: PageId,
+    key: &[u8],
+    ctx: &mut WriteCtx<'a>,
+) -> Result<bool> {
     let mut path = descend(store, root, key, Op::Delete)?;
     let li = path.len() - 1;
-    let leaf = &mut path[li].page;
+    let leaf = &path[li].page;
     let id = leaf.id();
     let Ok(i) = node::search(leaf, key).map_err(store.malformed(id))? else {
         return Ok(false);
     };
+    let removed = node::cell_size(node::cell(leaf, i).map_err(store.malformed(id))?);
+    if id != root && node::used(leaf).saturating_sub(removed) < store.limits.min_fill {
+        // A redistribution can grow a separator and split ancestors: reserve before changing.
+        ctx.reserve(store, path.len())?;
+    }
+    let leaf = &mut path[li].page;
     release_value(store, leaf, i, ctx)?;
     node::remove_cell(leaf, i).map_err(store.malformed(id))?;
     if id != root && node::used(leaf) < store.limits.min_fill {
@@ -538,7 +623,7 @@ fn rebalance<'a>(
     root: PageId,
     path: &mut [Step<'a>],
     level: usize,
-    ctx: &mut WriteCtx,
+    ctx: &mut WriteCtx<'a>,
 ) -> Result<()> {
     if level == 0 {
         // The parent was released because the node was judged safe; nothing to fix.
@@ -578,16 +663,21 @@ fn rebalance<'a>(
     all.extend(right_cells);
 
     if node::cells_size(&all) <= store.limits.usable {
-        // Merge right into left and drop the separator between them.
+        // Merge right into left and drop the separator between them. The leaf beyond `right`
+        // is latched before anything changes.
+        let far_right = if leaf { node::right(right) } else { 0 };
+        let mut neighbour = match far_right {
+            0 => None,
+            id => Some(store.write_node(id, Some(0))?),
+        };
         rebuild(store, left, &all)?;
         if leaf {
-            let far_right = node::right(right);
             node::set_right(left, far_right);
-            if far_right != 0 {
-                let mut neighbour = store.write_node(far_right, Some(0))?;
-                node::set_left(&mut neighbour, left_id);
+            if let Some(neighbour) = neighbour.as_mut() {
+                node::set_left(neighbour, left_id);
             }
         }
+        drop(neighbour);
         ctx.freed.push(right_id);
         node::remove_cell(&mut parent.page, sep_idx).map_err(store.malformed(parent_id))?;
         if parent_id == root {
@@ -607,7 +697,7 @@ fn rebalance<'a>(
 
     // Redistribute: split the combined cells evenly and replace the separator.
     let new_sep = if leaf {
-        let at = split_point(&all, 0);
+        let at = split_point(store, left_id, &all, 0)?;
         rebuild(store, left, &all[..at])?;
         rebuild(store, right, &all[at..])?;
         node::shortest_separator(
@@ -615,7 +705,7 @@ fn rebalance<'a>(
             node::key_of(&all[at], true),
         )
     } else {
-        let m = split_point(&all, 1);
+        let m = split_point(store, left_id, &all, 1)?;
         rebuild(store, left, &all[..m])?;
         node::set_leftmost(right, node::child_of(&all[m]));
         rebuild(store, right, &all[m + 1..])?;
