@@ -36,6 +36,8 @@ fn key() -> impl Strategy<Value = Vec<u8>> {
 fn value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         8 => prop::collection::vec(any::<u8>(), 0..120),
+        // Right at the inline limit (cells of the maximum size for 4 KiB pages and short keys).
+        1 => (960usize..1000).prop_map(|len| vec![0xA5; len]),
         // Values past the inline limit go to overflow chains.
         1 => (1000usize..20_000).prop_map(|len| (0..len).map(|i| (i % 251) as u8).collect()),
     ]

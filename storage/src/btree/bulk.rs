@@ -134,22 +134,17 @@ where
     while level.len() > 1 {
         height += 1;
         let mut parents: Vec<(Vec<u8>, PageId)> = Vec::new();
-        let mut children = level.into_iter().peekable();
-        while let Some((first, leftmost)) = children.next() {
+        for group in group_children(level, target) {
             let mut page = store.allocate(PageType::Internal)?;
             let id = page.id();
             allocated.push(id);
             node::init(&mut page, id, height);
+            let mut children = group.into_iter();
+            let (first, leftmost) = children.next().expect("groups are never empty");
             node::set_leftmost(&mut page, leftmost);
-            let mut node_cells: Vec<Vec<u8>> = Vec::new();
-            while let Some((key, child)) = children.peek() {
-                let cell = node::internal_cell(key, *child);
-                if node::cells_size(&node_cells) + cell.len() + 2 > target {
-                    break;
-                }
-                node_cells.push(cell);
-                children.next();
-            }
+            let node_cells: Vec<Vec<u8>> = children
+                .map(|(key, child)| node::internal_cell(&key, child))
+                .collect();
             if !node::rebuild(&mut page, &node_cells) {
                 return Err(store.corruption(id, "bulk-load internal node overflowed"));
             }
@@ -158,7 +153,8 @@ where
         level = parents;
     }
 
-    // Move the top node into the root's fixed page.
+    // Move the top node into the root's fixed page. This is the commit point: from here on the
+    // tree owns every page built, so nothing below may free them.
     let top = level[0].1;
     {
         let source = store.read_node(top, Some(height))?;
@@ -166,7 +162,37 @@ where
         ctx.structure_changes();
         node::copy_body(&source, &mut root_page);
     }
-    allocated.retain(|&id| id != top);
-    store.free(top)?;
+    allocated.clear();
+    ctx.freed.push(top);
     Ok(count)
+}
+
+/// Splits one level's nodes `(first key, page)` into the child lists of their parents, each
+/// filling at most `target` bytes. The first child of a list becomes the parent's leftmost
+/// child; the others become cells. The last list always gets at least two children, so no
+/// internal node is left without a separator.
+fn group_children(level: Vec<(Vec<u8>, PageId)>, target: usize) -> Vec<Vec<(Vec<u8>, PageId)>> {
+    let mut groups: Vec<Vec<(Vec<u8>, PageId)>> = Vec::new();
+    let mut bytes = 0;
+    for (key, child) in level {
+        let cell = node::cell_size(&node::internal_cell(&key, child));
+        match groups.last_mut() {
+            Some(group) if bytes + cell <= target => {
+                bytes += cell;
+                group.push((key, child));
+            }
+            _ => {
+                bytes = 0;
+                groups.push(vec![(key, child)]);
+            }
+        }
+    }
+    if groups.len() > 1 && groups[groups.len() - 1].len() == 1 {
+        // A full group holds at least four children (cells are at most a quarter page), so
+        // giving one away leaves it at least three.
+        let n = groups.len();
+        let moved = groups[n - 2].pop().expect("previous group is full");
+        groups[n - 1].insert(0, moved);
+    }
+    groups
 }
