@@ -182,6 +182,35 @@ fn balanced_split(cells: &[Vec<u8>], capacity: usize) -> Option<usize> {
     best.map(|(at, _)| at)
 }
 
+/// Where a leaf sits under its parent: the parent's id, the child index the descent took, and
+/// the parent's number of separators. `None` if the parent is not on the held path.
+fn leaf_position(path: &[Step<'_>]) -> Option<(PageId, usize, usize)> {
+    let li = path.len() - 1;
+    let parent = &path.get(li.checked_sub(1)?)?.page;
+    Some((parent.id(), path[li - 1].ci, node::nkeys(parent)))
+}
+
+/// The cells of `leaf` with `cell` inserted at `idx`, and the sibling's cells, in key order.
+fn combined_leaf_cells(
+    store: &Store,
+    leaf: &[u8],
+    sibling: &[u8],
+    idx: usize,
+    cell: &[u8],
+    leaf_is_left: bool,
+) -> Result<Vec<Vec<u8>>> {
+    let leaf_id = crate::page::page_id(leaf);
+    let sibling_id = crate::page::page_id(sibling);
+    let mut own = node::collect_cells(leaf).map_err(store.malformed(leaf_id))?;
+    own.insert(idx, cell.to_vec());
+    let theirs = node::collect_cells(sibling).map_err(store.malformed(sibling_id))?;
+    Ok(if leaf_is_left {
+        own.into_iter().chain(theirs).collect()
+    } else {
+        theirs.into_iter().chain(own).collect()
+    })
+}
+
 /// A full leaf first tries to shed cells to a sibling with room (under the same parent)
 /// instead of splitting, so leaves end up fuller than the 50 % a split leaves behind; this is
 /// what keeps random-insert workloads near 80 % page fill. Returns false if no sibling could
@@ -195,13 +224,10 @@ fn shift_to_sibling<'a>(
     ctx: &mut WriteCtx<'a>,
 ) -> Result<bool> {
     let li = path.len() - 1;
-    if li == 0 {
+    let Some((parent_id, ci, pn)) = leaf_position(path) else {
         return Ok(false);
-    }
+    };
     let limits = store.limits;
-    let parent_id = path[li - 1].page.id();
-    let ci = path[li - 1].ci;
-    let pn = node::nkeys(&path[li - 1].page);
     let candidates = [(ci < pn).then_some(ci + 1), (ci > 0).then(|| ci - 1)];
     for sibling_ci in candidates.into_iter().flatten() {
         let sibling_id =
@@ -211,16 +237,8 @@ fn shift_to_sibling<'a>(
             continue;
         }
         let leaf = &mut path[li].page;
-        let leaf_id = leaf.id();
-        let mut own = node::collect_cells(leaf).map_err(store.malformed(leaf_id))?;
-        own.insert(idx, cell.to_vec());
-        let theirs = node::collect_cells(&sibling).map_err(store.malformed(sibling_id))?;
         let leaf_is_left = sibling_ci > ci;
-        let all: Vec<Vec<u8>> = if leaf_is_left {
-            own.into_iter().chain(theirs).collect()
-        } else {
-            theirs.into_iter().chain(own).collect()
-        };
+        let all = combined_leaf_cells(store, leaf, &sibling, idx, cell, leaf_is_left)?;
         let Some(at) = balanced_split(&all, limits.usable) else {
             continue;
         };
@@ -280,13 +298,10 @@ fn split_three<'a>(
     ctx: &mut WriteCtx<'a>,
 ) -> Result<bool> {
     let li = path.len() - 1;
-    if li == 0 {
+    let Some((parent_id, ci, pn)) = leaf_position(path) else {
         return Ok(false);
-    }
+    };
     let limits = store.limits;
-    let parent_id = path[li - 1].page.id();
-    let ci = path[li - 1].ci;
-    let pn = node::nkeys(&path[li - 1].page);
     let Some(sibling_ci) = (ci < pn).then_some(ci + 1).or((ci > 0).then(|| ci - 1)) else {
         return Ok(false);
     };
@@ -298,15 +313,7 @@ fn split_three<'a>(
     let (upper, lower) = path.split_at_mut(li);
     let parent = &mut upper[li - 1].page;
     let leaf = &mut lower[0].page;
-    let leaf_id = leaf.id();
-    let mut own = node::collect_cells(leaf).map_err(store.malformed(leaf_id))?;
-    own.insert(idx, cell.to_vec());
-    let theirs = node::collect_cells(&sibling).map_err(store.malformed(sibling_id))?;
-    let all: Vec<Vec<u8>> = if leaf_is_left {
-        own.into_iter().chain(theirs).collect()
-    } else {
-        theirs.into_iter().chain(own).collect()
-    };
+    let all = combined_leaf_cells(store, leaf, &sibling, idx, cell, leaf_is_left)?;
     let Some((a, b)) = three_way_split(&all, limits.usable) else {
         return Ok(false);
     };
