@@ -38,6 +38,18 @@ pub enum StorageError {
         reason: String,
     },
 
+    /// The write-ahead log is damaged somewhere other than its tail, so records that were
+    /// acknowledged as durable cannot be read back.
+    #[error("write-ahead log damaged in {path} at lsn {lsn}: {reason}; restore from a backup")]
+    LogCorruption {
+        /// The segment file.
+        path: PathBuf,
+        /// Position of the first bad record.
+        lsn: u64,
+        /// What was wrong.
+        reason: String,
+    },
+
     /// The file is not a NeuroQuantumDB data file, or was written by an incompatible version.
     #[error("{path} is not a usable data file: {reason}")]
     IncompatibleFile {
@@ -122,6 +134,7 @@ impl StorageError {
         match self {
             StorageError::Io { .. } => "io",
             StorageError::Corruption { .. } => "corruption",
+            StorageError::LogCorruption { .. } => "log_corruption",
             StorageError::IncompatibleFile { .. } => "incompatible_file",
             StorageError::InvalidConfig(_) => "invalid_config",
             StorageError::KeyTooLarge { .. } => "key_too_large",
@@ -138,6 +151,9 @@ impl StorageError {
 
     /// True if this error reports damaged data rather than a usage or environment problem.
     pub fn is_corruption(&self) -> bool {
-        matches!(self, StorageError::Corruption { .. })
+        matches!(
+            self,
+            StorageError::Corruption { .. } | StorageError::LogCorruption { .. }
+        )
     }
 }
