@@ -33,6 +33,7 @@ mod node;
 pub mod page;
 pub mod pager;
 mod store;
+pub mod vfs;
 pub mod wal;
 
 pub use btree::{Range, Tree};

@@ -32,8 +32,6 @@
 mod record;
 mod segment;
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +44,7 @@ pub use record::{Lsn, Record};
 
 use crate::error::{Result, StorageError};
 use crate::pager::io_error;
+use crate::vfs::{StdVfs, Vfs, VfsFile};
 
 /// When appended records become durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +120,7 @@ struct State {
 
 /// The segment the leader writes to. Locked only by the flush leader and the syncer.
 struct Writer {
-    file: File,
+    file: Box<dyn VfsFile>,
     start: Lsn,
     /// Everything before this is synced to disk.
     synced: Lsn,
@@ -130,6 +129,7 @@ struct Writer {
 
 /// The write-ahead log of one database.
 pub struct Wal {
+    vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     config: WalConfig,
     state: Mutex<State>,
@@ -151,6 +151,15 @@ impl std::fmt::Debug for Wal {
 impl Wal {
     /// Opens (or creates) the log in `dir`, cutting off a torn tail.
     pub fn open(dir: impl AsRef<Path>, config: WalConfig) -> Result<Arc<Wal>> {
+        Wal::open_with(Arc::new(StdVfs), dir, config)
+    }
+
+    /// Like [`Wal::open`], on the given file system (a [`crate::vfs::FaultVfs`] in crash tests).
+    pub fn open_with(
+        vfs: Arc<dyn Vfs>,
+        dir: impl AsRef<Path>,
+        config: WalConfig,
+    ) -> Result<Arc<Wal>> {
         let dir = dir.as_ref().to_path_buf();
         if config.segment_bytes < 4096 {
             return Err(StorageError::InvalidConfig(format!(
@@ -158,14 +167,10 @@ impl Wal {
                 config.segment_bytes
             )));
         }
-        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-        let (start, end) = recover_segments(&dir)?;
+        vfs.create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        let (start, end) = recover_segments(&*vfs, &dir)?;
         let path = segment::path_for(&dir, start);
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
+        let file = vfs.open(&path).map_err(|e| io_error(&path, e))?;
         let wal = Arc::new(Wal {
             state: Mutex::new(State {
                 buffer: Vec::new(),
@@ -187,6 +192,7 @@ impl Wal {
             }),
             counters: Counters::default(),
             syncer: Mutex::new(None),
+            vfs,
             dir,
             config,
         });
@@ -319,7 +325,7 @@ impl Wal {
                 // The finished segment is synced before records go to the next one, so the log
                 // on disk never has a hole, whatever the policy.
                 self.sync_writer(&mut writer)?;
-                writer.file = segment::create(&self.dir, boundary)?;
+                writer.file = segment::create(&*self.vfs, &self.dir, boundary)?;
                 writer.start = boundary;
             }
         }
@@ -353,8 +359,9 @@ impl Wal {
 
     /// Reads the durable records at or after `from`, one segment in memory at a time.
     pub fn read_from(&self, from: Lsn) -> Result<WalReader> {
-        let segments = segment::list(&self.dir)?;
+        let segments = segment::list(&*self.vfs, &self.dir)?;
         Ok(WalReader {
+            vfs: Arc::clone(&self.vfs),
             dir: self.dir.clone(),
             segments,
             next_segment: 0,
@@ -368,18 +375,18 @@ impl Wal {
     /// checkpoint). The segment being written is never deleted. Returns how many were removed.
     pub fn remove_before(&self, lsn: Lsn) -> Result<usize> {
         let current = self.writer.lock().start;
-        let starts = segment::list(&self.dir)?;
+        let starts = segment::list(&*self.vfs, &self.dir)?;
         let mut removed = 0;
         for pair in starts.windows(2) {
             let (start, next_start) = (pair[0], pair[1]);
             if next_start <= lsn && start < current {
                 let path = segment::path_for(&self.dir, start);
-                std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                self.vfs.remove(&path).map_err(|e| io_error(&path, e))?;
                 removed += 1;
             }
         }
         if removed > 0 {
-            segment::sync_dir(&self.dir)?;
+            segment::sync_dir(&*self.vfs, &self.dir)?;
         }
         Ok(removed)
     }
@@ -416,14 +423,14 @@ impl Drop for Wal {
 
 /// Validates every segment in `dir`, cuts a torn tail off the last one, and returns the start
 /// of the last segment and the end of the log. Creates the first segment of an empty log.
-fn recover_segments(dir: &Path) -> Result<(Lsn, Lsn)> {
-    let mut starts = segment::list(dir)?;
+fn recover_segments(vfs: &dyn Vfs, dir: &Path) -> Result<(Lsn, Lsn)> {
+    let mut starts = segment::list(vfs, dir)?;
     // A crash while creating a segment can leave it without a complete header, and then it
     // holds no records: drop it (the previous segment is the last again).
     while let Some(&last) = starts.last()
-        && segment::header_is_damaged(dir, last)?
+        && segment::header_is_damaged(vfs, dir, last)?
     {
-        if starts.len() == 1 && segment::file_len(dir, last)? > segment::HEADER_LEN {
+        if starts.len() == 1 && segment::file_len(vfs, dir, last)? > segment::HEADER_LEN {
             return Err(segment::corruption(
                 dir,
                 last,
@@ -432,16 +439,16 @@ fn recover_segments(dir: &Path) -> Result<(Lsn, Lsn)> {
             ));
         }
         let path = segment::path_for(dir, last);
-        std::fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
-        segment::sync_dir(dir)?;
+        vfs.remove(&path).map_err(|e| io_error(&path, e))?;
+        segment::sync_dir(vfs, dir)?;
         starts.pop();
         if starts.is_empty() {
-            segment::create(dir, last)?;
+            segment::create(vfs, dir, last)?;
             return Ok((last, last));
         }
     }
     let Some(&last) = starts.last() else {
-        segment::create(dir, 0)?;
+        segment::create(vfs, dir, 0)?;
         return Ok((0, 0));
     };
     let mut prev_end: Option<Lsn> = None;
@@ -456,12 +463,12 @@ fn recover_segments(dir: &Path) -> Result<(Lsn, Lsn)> {
                 &format!("segment starts at {start} but the previous one ends at {end}"),
             ));
         }
-        let scan = segment::scan(dir, start, false)?;
+        let scan = segment::scan(vfs, dir, start, false)?;
         if let Some((lsn, reason)) = scan.damage {
             if start != last {
                 return Err(segment::corruption(dir, start, lsn, &reason));
             }
-            if segment::valid_record_after(dir, start, lsn)? {
+            if segment::valid_record_after(vfs, dir, start, lsn)? {
                 return Err(segment::corruption(
                     dir,
                     start,
@@ -475,7 +482,7 @@ fn recover_segments(dir: &Path) -> Result<(Lsn, Lsn)> {
                 reason,
                 "cutting torn tail off the log"
             );
-            segment::truncate(dir, start, scan.end)?;
+            segment::truncate(vfs, dir, start, scan.end)?;
         }
         prev_end = Some(scan.end);
     }
@@ -484,6 +491,7 @@ fn recover_segments(dir: &Path) -> Result<(Lsn, Lsn)> {
 
 /// Iterates over log records at or after a position, in order.
 pub struct WalReader {
+    vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     segments: Vec<Lsn>,
     next_segment: usize,
@@ -519,7 +527,7 @@ impl Iterator for WalReader {
             {
                 continue;
             }
-            match segment::scan(&self.dir, start, true) {
+            match segment::scan(&*self.vfs, &self.dir, start, true) {
                 Ok(scan) => {
                     let from = self.from;
                     let records: Vec<Record> =

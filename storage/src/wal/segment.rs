@@ -4,13 +4,11 @@
 //! digits so names sort like LSNs) and starts with a 16-byte header: the magic `NQDBWAL1` and
 //! that start LSN. Records follow back to back; a record never spans two segments.
 
-use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StorageError};
 use crate::pager::io_error;
+use crate::vfs::{Vfs, VfsFile};
 
 use super::record::{self, Invalid, Lsn, Record};
 
@@ -25,12 +23,10 @@ pub fn path_for(dir: &Path, start: Lsn) -> PathBuf {
 }
 
 /// Start LSNs of the segments in `dir`, ascending.
-pub fn list(dir: &Path) -> Result<Vec<Lsn>> {
+pub fn list(vfs: &dyn Vfs, dir: &Path) -> Result<Vec<Lsn>> {
     let mut starts = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
-        let entry = entry.map_err(|e| io_error(dir, e))?;
-        let name = entry.file_name();
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".wal")) else {
+    for name in vfs.list(dir).map_err(|e| io_error(dir, e))? {
+        let Some(stem) = name.strip_suffix(".wal") else {
             continue;
         };
         if stem.len() == 20
@@ -44,30 +40,23 @@ pub fn list(dir: &Path) -> Result<Vec<Lsn>> {
 }
 
 /// Creates a new segment file with its header, synced.
-pub fn create(dir: &Path, start: Lsn) -> Result<File> {
+pub fn create(vfs: &dyn Vfs, dir: &Path, start: Lsn) -> Result<Box<dyn VfsFile>> {
     let path = path_for(dir, start);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| io_error(&path, e))?;
+    let file = vfs.create_new(&path).map_err(|e| io_error(&path, e))?;
     let mut header = Vec::with_capacity(HEADER_LEN as usize);
     header.extend_from_slice(MAGIC);
     header.extend_from_slice(&start.to_le_bytes());
     file.write_all_at(&header, 0)
         .map_err(|e| io_error(&path, e))?;
-    file.sync_all().map_err(|e| io_error(&path, e))?;
+    file.sync_data().map_err(|e| io_error(&path, e))?;
     // The new name must survive a crash too.
-    sync_dir(dir)?;
+    sync_dir(vfs, dir)?;
     Ok(file)
 }
 
 /// Makes directory entries (created or removed segments) durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, e))
+pub fn sync_dir(vfs: &dyn Vfs, dir: &Path) -> Result<()> {
+    vfs.sync_dir(dir).map_err(|e| io_error(dir, e))
 }
 
 /// The result of reading one segment.
@@ -81,12 +70,9 @@ pub struct Scan {
 
 /// Reads every record of the segment starting at `start`, stopping at the first invalid one.
 /// With `keep` false, records are only validated, not returned.
-pub fn scan(dir: &Path, start: Lsn, keep: bool) -> Result<Scan> {
+pub fn scan(vfs: &dyn Vfs, dir: &Path, start: Lsn, keep: bool) -> Result<Scan> {
     let path = path_for(dir, start);
-    let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| io_error(&path, e))?;
+    let bytes = vfs.read(&path).map_err(|e| io_error(&path, e))?;
     if bytes.len() < HEADER_LEN as usize
         || &bytes[..8] != MAGIC
         || bytes[8..16] != start.to_le_bytes()
@@ -132,14 +118,11 @@ pub fn scan(dir: &Path, start: Lsn, keep: bool) -> Result<Scan> {
 }
 
 /// Cuts the segment starting at `start` so it ends at `end` (dropping a torn tail).
-pub fn truncate(dir: &Path, start: Lsn, end: Lsn) -> Result<()> {
+pub fn truncate(vfs: &dyn Vfs, dir: &Path, start: Lsn, end: Lsn) -> Result<()> {
     let path = path_for(dir, start);
-    let file = OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .map_err(|e| io_error(&path, e))?;
+    let file = vfs.open(&path).map_err(|e| io_error(&path, e))?;
     file.set_len(HEADER_LEN + (end - start))
-        .and_then(|()| file.sync_all())
+        .and_then(|()| file.sync_data())
         .map_err(|e| io_error(&path, e))
 }
 
@@ -153,17 +136,17 @@ pub fn corruption(dir: &Path, start: Lsn, lsn: Lsn, reason: &str) -> StorageErro
 }
 
 /// Length of the segment file starting at `start`.
-pub fn file_len(dir: &Path, start: Lsn) -> Result<u64> {
+pub fn file_len(vfs: &dyn Vfs, dir: &Path, start: Lsn) -> Result<u64> {
     let path = path_for(dir, start);
-    std::fs::metadata(&path)
-        .map(|m| m.len())
+    vfs.open(&path)
+        .and_then(|f| f.len())
         .map_err(|e| io_error(&path, e))
 }
 
 /// True if the segment's 16-byte header is missing or does not name this segment.
-pub fn header_is_damaged(dir: &Path, start: Lsn) -> Result<bool> {
+pub fn header_is_damaged(vfs: &dyn Vfs, dir: &Path, start: Lsn) -> Result<bool> {
     let path = path_for(dir, start);
-    let file = File::open(&path).map_err(|e| io_error(&path, e))?;
+    let file = vfs.open(&path).map_err(|e| io_error(&path, e))?;
     let mut header = [0u8; HEADER_LEN as usize];
     match file.read_exact_at(&mut header, 0) {
         Ok(()) => Ok(&header[..8] != MAGIC || header[8..] != start.to_le_bytes()),
@@ -175,12 +158,9 @@ pub fn header_is_damaged(dir: &Path, start: Lsn) -> Result<bool> {
 /// True if a valid record exists anywhere after position `bad` in the segment. A torn write
 /// only ever damages the end of the log, so a valid record after a bad one means the bad one
 /// is real corruption, not a crash artefact.
-pub fn valid_record_after(dir: &Path, start: Lsn, bad: Lsn) -> Result<bool> {
+pub fn valid_record_after(vfs: &dyn Vfs, dir: &Path, start: Lsn, bad: Lsn) -> Result<bool> {
     let path = path_for(dir, start);
-    let mut bytes = Vec::new();
-    File::open(&path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| io_error(&path, e))?;
+    let bytes = vfs.read(&path).map_err(|e| io_error(&path, e))?;
     let first = (HEADER_LEN + (bad - start)) as usize + 1;
     for at in first..bytes.len().saturating_sub(record::HEADER_LEN - 1) {
         let lsn = start + (at as u64 - HEADER_LEN);
