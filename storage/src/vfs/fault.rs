@@ -123,7 +123,7 @@ struct FaultFile {
 }
 
 impl VfsFile for FaultFile {
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.contents.lock().written.len() as u64)
     }
 

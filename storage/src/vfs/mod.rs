@@ -34,7 +34,7 @@ pub trait Vfs: Send + Sync + fmt::Debug {
     /// Reads a whole file.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         let file = self.open(path)?;
-        let mut bytes = vec![0u8; file.len()? as usize];
+        let mut bytes = vec![0u8; file.size()? as usize];
         file.read_exact_at(&mut bytes, 0)?;
         Ok(bytes)
     }
@@ -42,8 +42,8 @@ pub trait Vfs: Send + Sync + fmt::Debug {
 
 /// An open file.
 pub trait VfsFile: Send + Sync + fmt::Debug {
-    /// Current length in bytes.
-    fn len(&self) -> io::Result<u64>;
+    /// Current size in bytes.
+    fn size(&self) -> io::Result<u64>;
     /// Reads exactly `buf.len()` bytes at `offset`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
     /// Writes all of `buf` at `offset`.
@@ -62,7 +62,7 @@ pub struct StdVfs;
 struct StdFile(File);
 
 impl VfsFile for StdFile {
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
     }
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {

@@ -139,7 +139,7 @@ pub fn corruption(dir: &Path, start: Lsn, lsn: Lsn, reason: &str) -> StorageErro
 pub fn file_len(vfs: &dyn Vfs, dir: &Path, start: Lsn) -> Result<u64> {
     let path = path_for(dir, start);
     vfs.open(&path)
-        .and_then(|f| f.len())
+        .and_then(|f| f.size())
         .map_err(|e| io_error(&path, e))
 }
 
