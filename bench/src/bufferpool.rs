@@ -220,6 +220,7 @@ fn run_policy(
             policy,
             ..BufferPoolConfig::default()
         },
+        ..Options::default()
     };
     let db = Database::open(path, &options)?;
     let tree = db.open_tree("kv")?;

@@ -19,6 +19,7 @@ use crate::node;
 use crate::page::{self, PageId, PageType};
 use crate::pager::Pager;
 use crate::store::Store;
+use crate::vfs::{StdVfs, Vfs};
 
 /// Longest tree name accepted, in bytes.
 pub const MAX_TREE_NAME: usize = 255;
@@ -28,6 +29,9 @@ const CATALOG_NAME: &str = "$catalog";
 /// Settings for creating or opening a database file.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The file system the data file lives on: the real one by default, a
+    /// [`crate::vfs::FaultVfs`] in crash tests.
+    pub vfs: Arc<dyn Vfs>,
     /// Page size for a new file: 4096, 8192, 16384 or 32768. An existing file keeps the size it
     /// was created with.
     pub page_size: usize,
@@ -38,6 +42,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            vfs: Arc::new(StdVfs),
             page_size: 4096,
             buffer_pool: BufferPoolConfig::default(),
         }
@@ -87,7 +92,7 @@ impl Database {
             free_len: 0,
             catalog_root: CATALOG_ROOT,
         };
-        let pager = Arc::new(Pager::create(path, &meta)?);
+        let pager = Arc::new(Pager::create(&*options.vfs, path, &meta)?);
         let pool = BufferPool::new(pager, &options.buffer_pool)?;
         {
             let mut root = pool.create(CATALOG_ROOT)?;
@@ -101,7 +106,7 @@ impl Database {
     /// Opens an existing database file.
     #[tracing::instrument(level = "debug", skip(options), fields(path = %path.as_ref().display()))]
     pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<Database> {
-        let (pager, meta) = Pager::open(path.as_ref())?;
+        let (pager, meta) = Pager::open(&*options.vfs, path.as_ref())?;
         let pool = BufferPool::new(Arc::new(pager), &options.buffer_pool)?;
         let store = Arc::new(Store::new(pool, &meta));
         store.read_node(meta.catalog_root, None)?;
@@ -110,10 +115,13 @@ impl Database {
 
     /// Opens the file if it exists, creates it otherwise.
     pub fn open_or_create(path: impl AsRef<Path>, options: &Options) -> Result<Database> {
-        if path.as_ref().exists() {
-            Database::open(path, options)
-        } else {
-            Database::create(path, options)
+        match options.vfs.open(path.as_ref()) {
+            Ok(_) => Database::open(path, options),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Database::create(path, options),
+            Err(source) => Err(StorageError::Io {
+                path: path.as_ref().to_path_buf(),
+                source,
+            }),
         }
     }
 

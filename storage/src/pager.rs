@@ -5,9 +5,7 @@
 //! writes use `pread`/`pwrite` at `page_id * page_size`, so concurrent readers never queue on
 //! a file-wide lock and offsets are 64-bit (files beyond 10 GB are ordinary).
 
-use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +14,7 @@ use parking_lot::Mutex;
 use crate::error::{Result, StorageError};
 use crate::meta::{META_PAGE, META_PREFIX_LEN, Meta};
 use crate::page::{self, PageId, PageType};
+use crate::vfs::{Vfs, VfsFile};
 
 /// Smallest number of pages the file grows by at once.
 const MIN_EXTENT_PAGES: u64 = 64;
@@ -25,7 +24,7 @@ const MAX_EXTENT_BYTES: u64 = 64 << 20;
 /// Reads and writes whole pages of one data file.
 #[derive(Debug)]
 pub struct Pager {
-    file: File,
+    file: Box<dyn VfsFile>,
     path: PathBuf,
     page_size: usize,
     /// Pages the file currently has room for (file length / page size).
@@ -35,14 +34,11 @@ pub struct Pager {
 
 impl Pager {
     /// Creates a new data file and writes its header. Fails if the file exists.
-    pub fn create(path: &Path, meta: &Meta) -> Result<Pager> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
+    pub fn create(vfs: &dyn Vfs, path: &Path, meta: &Meta) -> Result<Pager> {
+        let file = vfs
+            .create_new(path)
             .map_err(|source| io_error(path, source))?;
-        lock(&file, path)?;
+        lock(&*file, path)?;
         let pager = Pager {
             file,
             path: path.to_path_buf(),
@@ -52,21 +48,19 @@ impl Pager {
         };
         pager.ensure_capacity(meta.page_count)?;
         pager.write_meta(meta)?;
+        pager.sync()?;
+        // The new file's directory entry must survive a power cut too.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            vfs.sync_dir(dir).map_err(|source| io_error(dir, source))?;
+        }
         Ok(pager)
     }
 
     /// Opens an existing data file, verifies and returns its header.
-    pub fn open(path: &Path) -> Result<(Pager, Meta)> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|source| io_error(path, source))?;
-        lock(&file, path)?;
-        let len = file
-            .metadata()
-            .map_err(|source| io_error(path, source))?
-            .len();
+    pub fn open(vfs: &dyn Vfs, path: &Path) -> Result<(Pager, Meta)> {
+        let file = vfs.open(path).map_err(|source| io_error(path, source))?;
+        lock(&*file, path)?;
+        let len = file.size().map_err(|source| io_error(path, source))?;
         let mut prefix = [0u8; META_PREFIX_LEN];
         if len < META_PREFIX_LEN as u64 {
             return Err(StorageError::IncompatibleFile {
@@ -193,13 +187,13 @@ impl Pager {
     }
 }
 
-fn lock(file: &File, path: &Path) -> Result<()> {
+fn lock(file: &dyn VfsFile, path: &Path) -> Result<()> {
     match file.try_lock() {
-        Ok(()) => Ok(()),
-        Err(TryLockError::WouldBlock) => Err(StorageError::Locked {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(StorageError::Locked {
             path: path.to_path_buf(),
         }),
-        Err(TryLockError::Error(source)) => Err(io_error(path, source)),
+        Err(source) => Err(io_error(path, source)),
     }
 }
 
@@ -213,6 +207,7 @@ pub(crate) fn io_error(path: &Path, source: io::Error) -> StorageError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vfs::StdVfs;
 
     fn meta(page_size: u32) -> Meta {
         Meta {
@@ -228,7 +223,7 @@ mod tests {
     fn test_pages_beyond_ten_gigabytes_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.nqdb");
-        let pager = Pager::create(&path, &meta(4096)).unwrap();
+        let pager = Pager::create(&StdVfs, &path, &meta(4096)).unwrap();
         // 11 GiB into the file: the file is sparse, so this costs no real disk space.
         let id: PageId = (11u64 << 30) / 4096;
         let mut page = vec![0u8; 4096];
@@ -245,8 +240,8 @@ mod tests {
     fn test_second_open_is_refused_while_locked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("locked.nqdb");
-        let _pager = Pager::create(&path, &meta(8192)).unwrap();
-        let err = Pager::open(&path).unwrap_err();
+        let _pager = Pager::create(&StdVfs, &path, &meta(8192)).unwrap();
+        let err = Pager::open(&StdVfs, &path).unwrap_err();
         assert!(matches!(err, StorageError::Locked { .. }), "{err}");
     }
 
@@ -254,8 +249,8 @@ mod tests {
     fn test_reopen_reads_header_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.nqdb");
-        drop(Pager::create(&path, &meta(16384)).unwrap());
-        let (pager, back) = Pager::open(&path).unwrap();
+        drop(Pager::create(&StdVfs, &path, &meta(16384)).unwrap());
+        let (pager, back) = Pager::open(&StdVfs, &path).unwrap();
         assert_eq!(back, meta(16384));
         assert_eq!(pager.page_size(), 16384);
     }
@@ -265,7 +260,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("foreign");
         std::fs::write(&path, vec![7u8; 10_000]).unwrap();
-        let err = Pager::open(&path).unwrap_err();
+        let err = Pager::open(&StdVfs, &path).unwrap_err();
         assert!(
             matches!(err, StorageError::IncompatibleFile { .. }),
             "{err}"

@@ -15,6 +15,7 @@ pub fn small_options(page_size: usize, frames: usize) -> Options {
             policy: EvictionPolicy::Sieve,
             flush_interval: Some(Duration::from_millis(20)),
         },
+        ..Options::default()
     }
 }
 

@@ -21,6 +21,7 @@ impl OursEngine {
                 budget_bytes: config.cache_bytes,
                 ..BufferPoolConfig::default()
             },
+            ..Options::default()
         };
         let db = Database::create(dir.join("data.nqdb"), &options)?;
         let tree = db.create_tree("kv")?;

@@ -52,6 +52,9 @@ pub trait VfsFile: Send + Sync + fmt::Debug {
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Makes the file's data durable.
     fn sync_data(&self) -> io::Result<()>;
+    /// Takes an exclusive advisory lock for as long as this handle lives; false if another
+    /// handle (another process) holds it.
+    fn try_lock(&self) -> io::Result<bool>;
 }
 
 /// The real file system.
@@ -76,6 +79,13 @@ impl VfsFile for StdFile {
     }
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()
+    }
+    fn try_lock(&self) -> io::Result<bool> {
+        match self.0.try_lock() {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
     }
 }
 
