@@ -21,18 +21,18 @@
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rustc_hash::FxHashMap;
 
+use crate::background::Periodic;
 use crate::error::{Result, StorageError};
 use crate::eviction::{EvictionPolicy, Evictor};
 use crate::page::PageId;
-use crate::pager::Pager;
+use crate::pager::{Pager, io_error};
 
 /// Marks a frame that holds no page.
 const NO_PAGE: PageId = PageId::MAX;
@@ -150,7 +150,7 @@ pub struct BufferPool {
     frames: Box<[Frame]>,
     state: Mutex<TableState>,
     counters: Counters,
-    flusher: Mutex<Option<Flusher>>,
+    flusher: Mutex<Option<Periodic>>,
 }
 
 impl fmt::Debug for BufferPool {
@@ -198,7 +198,18 @@ impl BufferPool {
             flusher: Mutex::new(None),
         });
         if let Some(interval) = config.flush_interval {
-            *pool.flusher.lock() = Some(Flusher::start(Arc::downgrade(&pool), interval));
+            let weak = Arc::downgrade(&pool);
+            let flusher = Periodic::start("nq-flusher", interval, move || {
+                let Some(pool) = weak.upgrade() else {
+                    return false;
+                };
+                if let Err(err) = pool.flush_dirty(false) {
+                    tracing::warn!(error = %err, "background flush failed");
+                }
+                true
+            })
+            .map_err(|e| io_error(pool.pager.path(), e))?;
+            *pool.flusher.lock() = Some(flusher);
         }
         Ok(pool)
     }
@@ -635,55 +646,5 @@ impl Drop for PageMut<'_> {
 impl fmt::Debug for PageMut<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PageMut").field("page", &self.id()).finish()
-    }
-}
-
-/// The background flusher thread and its stop signal.
-struct Flusher {
-    signal: Arc<(Mutex<bool>, Condvar)>,
-    handle: JoinHandle<()>,
-}
-
-impl Flusher {
-    fn start(pool: Weak<BufferPool>, interval: Duration) -> Flusher {
-        let signal = Arc::new((Mutex::new(false), Condvar::new()));
-        let thread_signal = Arc::clone(&signal);
-        let handle = std::thread::Builder::new()
-            .name("nq-flusher".into())
-            .spawn(move || {
-                loop {
-                    {
-                        let (stop, cv) = &*thread_signal;
-                        let mut stop = stop.lock();
-                        if !*stop {
-                            cv.wait_for(&mut stop, interval);
-                        }
-                        if *stop {
-                            return;
-                        }
-                    }
-                    let Some(pool) = pool.upgrade() else { return };
-                    if let Err(err) = pool.flush_dirty(false) {
-                        tracing::warn!(error = %err, "background flush failed");
-                    }
-                }
-            })
-            .expect("spawn flusher thread");
-        Flusher { signal, handle }
-    }
-
-    fn signal(&self) {
-        let (stop, cv) = &*self.signal;
-        *stop.lock() = true;
-        cv.notify_all();
-    }
-
-    fn stop(self) {
-        self.signal();
-        // The flusher may hold the last strong reference while we run inside its drop; never
-        // join ourselves.
-        if self.handle.thread().id() != std::thread::current().id() {
-            let _ = self.handle.join();
-        }
     }
 }

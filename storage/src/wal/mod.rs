@@ -35,13 +35,13 @@ mod segment;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 pub use record::{Lsn, Record};
 
+use crate::background::Periodic;
 use crate::error::{Result, StorageError};
 use crate::pager::io_error;
 use crate::vfs::{StdVfs, Vfs, VfsFile};
@@ -136,7 +136,7 @@ pub struct Wal {
     flushed: Condvar,
     writer: Mutex<Writer>,
     counters: Counters,
-    syncer: Mutex<Option<Syncer>>,
+    syncer: Mutex<Option<Periodic>>,
 }
 
 impl std::fmt::Debug for Wal {
@@ -197,7 +197,19 @@ impl Wal {
             config,
         });
         if let SyncPolicy::Relaxed { interval } = wal.config.sync {
-            *wal.syncer.lock() = Some(Syncer::start(Arc::downgrade(&wal), interval));
+            let weak = Arc::downgrade(&wal);
+            let syncer = Periodic::start("nq-wal-sync", interval, move || {
+                let Some(wal) = weak.upgrade() else {
+                    return false;
+                };
+                if let Err(err) = wal.sync() {
+                    wal.state.lock().poisoned = Some(err.to_string());
+                    tracing::error!(error = %err, "background log sync failed");
+                }
+                true
+            })
+            .map_err(|e| io_error(&wal.dir, e))?;
+            *wal.syncer.lock() = Some(syncer);
         }
         Ok(wal)
     }
@@ -536,55 +548,6 @@ impl Iterator for WalReader {
                 }
                 Err(err) => return Some(Err(err)),
             }
-        }
-    }
-}
-
-/// The relaxed policy's background sync thread.
-struct Syncer {
-    signal: Arc<(Mutex<bool>, Condvar)>,
-    handle: JoinHandle<()>,
-}
-
-impl Syncer {
-    fn start(wal: std::sync::Weak<Wal>, interval: Duration) -> Syncer {
-        let signal = Arc::new((Mutex::new(false), Condvar::new()));
-        let thread_signal = Arc::clone(&signal);
-        let handle = std::thread::Builder::new()
-            .name("nq-wal-sync".into())
-            .spawn(move || {
-                loop {
-                    {
-                        let (stop, cv) = &*thread_signal;
-                        let mut stop = stop.lock();
-                        if !*stop {
-                            cv.wait_for(&mut stop, interval);
-                        }
-                        if *stop {
-                            return;
-                        }
-                    }
-                    let Some(wal) = wal.upgrade() else { return };
-                    if let Err(err) = wal.sync() {
-                        wal.state.lock().poisoned = Some(err.to_string());
-                        tracing::error!(error = %err, "background log sync failed");
-                    }
-                }
-            })
-            .expect("spawn log sync thread");
-        Syncer { signal, handle }
-    }
-
-    fn signal(&self) {
-        let (stop, cv) = &*self.signal;
-        *stop.lock() = true;
-        cv.notify_all();
-    }
-
-    fn stop(self) {
-        self.signal();
-        if self.handle.thread().id() != std::thread::current().id() {
-            let _ = self.handle.join();
         }
     }
 }
