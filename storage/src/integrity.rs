@@ -1,7 +1,5 @@
 //! The integrity checker behind [`crate::Database::check_integrity`].
 
-use std::fmt::Write as _;
-
 use crate::error::{Result, StorageError};
 use crate::node::{self, ValueRef};
 use crate::page::PageId;
@@ -159,12 +157,9 @@ impl Checker<'_> {
             let want_left = if i == 0 { 0 } else { leaves[i - 1].0 };
             let want_right = leaves.get(i + 1).map_or(0, |l| l.0);
             if left != want_left || right != want_right {
-                let mut msg = String::new();
-                let _ = write!(
-                    msg,
+                return Err(fail(format!(
                     "{name}: leaf {id} links ({left}, {right}), expected ({want_left}, {want_right})"
-                );
-                return Err(fail(msg));
+                )));
             }
         }
         Ok(entries)
