@@ -17,6 +17,17 @@
 //!
 //! A background flusher writes dirty, unpinned pages in page order every `flush_interval`;
 //! [`BufferPool::flush_all`] writes every dirty page and syncs the file.
+//!
+//! # Logging
+//!
+//! With a write-ahead log attached, the pool enforces the write-ahead rule: each frame knows the
+//! log position of the last change to its page, and a page is written back only after the log
+//! is durable up to there (the written copy carries that position in its header). The first
+//! mutable access to a page inside a mini-transaction saves its original image (see
+//! [`crate::mtr`]); such a page is *unlogged* until the mini-transaction's record is appended,
+//! and an unlogged page is neither evicted nor written back, because its new bytes have no log
+//! record yet. Mini-transactions are serialised by the store, so one set of original images
+//! suffices.
 
 use std::fmt;
 use std::mem::ManuallyDrop;
@@ -31,8 +42,11 @@ use rustc_hash::FxHashMap;
 use crate::background::Periodic;
 use crate::error::{Result, StorageError};
 use crate::eviction::{EvictionPolicy, Evictor};
-use crate::page::PageId;
+use crate::mtr::{KIND_NEW_PAGES, KIND_PAGES, PayloadBuilder};
+use crate::page::{self, PageId};
 use crate::pager::{Pager, io_error};
+use crate::store::AllocState;
+use crate::wal::{Lsn, Wal};
 
 /// Marks a frame that holds no page.
 const NO_PAGE: PageId = PageId::MAX;
@@ -108,6 +122,24 @@ struct Frame {
     latch: RwLock<FrameData>,
     pins: AtomicU32,
     dirty: AtomicBool,
+    /// Log position of the last logged change to the page (its page LSN).
+    lsn: AtomicU64,
+    /// Changed by the running mini-transaction and not yet logged: must not be written back.
+    unlogged: AtomicBool,
+}
+
+/// A page touched by the running mini-transaction.
+struct Touched {
+    id: PageId,
+    idx: u32,
+    original: Box<[u8]>,
+}
+
+/// Pages touched by the running mini-transaction, in first-touch order.
+#[derive(Default)]
+struct MtrPages {
+    pages: Vec<Touched>,
+    index: FxHashMap<PageId, usize>,
 }
 
 struct TableState {
@@ -151,6 +183,13 @@ pub struct BufferPool {
     state: Mutex<TableState>,
     counters: Counters,
     flusher: Mutex<Option<Periodic>>,
+    wal: Option<Arc<Wal>>,
+    /// True while changes are being captured for the log (off during recovery's redo).
+    logging: AtomicBool,
+    mtr: Mutex<MtrPages>,
+    /// A page whose LSN is at or below this (the last checkpoint's start) is logged in full on
+    /// its next change: torn-write protection.
+    full_image_below: AtomicU64,
 }
 
 impl fmt::Debug for BufferPool {
@@ -164,8 +203,14 @@ impl fmt::Debug for BufferPool {
 }
 
 impl BufferPool {
-    /// Creates a pool over `pager` and starts its background flusher.
-    pub fn new(pager: Arc<Pager>, config: &BufferPoolConfig) -> Result<Arc<BufferPool>> {
+    /// Creates a pool over `pager` and starts its background flusher. With `wal`, page changes
+    /// are logged (once [`BufferPool::set_logging`] turns capture on) and write-back follows the
+    /// write-ahead rule.
+    pub fn new(
+        pager: Arc<Pager>,
+        config: &BufferPoolConfig,
+        wal: Option<Arc<Wal>>,
+    ) -> Result<Arc<BufferPool>> {
         let page_size = pager.page_size();
         let frames = config.budget_bytes / (page_size + FRAME_OVERHEAD_BYTES);
         if frames < MIN_FRAMES {
@@ -183,6 +228,8 @@ impl BufferPool {
                 }),
                 pins: AtomicU32::new(0),
                 dirty: AtomicBool::new(false),
+                lsn: AtomicU64::new(0),
+                unlogged: AtomicBool::new(false),
             })
             .collect();
         let pool = Arc::new(BufferPool {
@@ -196,6 +243,10 @@ impl BufferPool {
             }),
             counters: Counters::default(),
             flusher: Mutex::new(None),
+            wal,
+            logging: AtomicBool::new(false),
+            mtr: Mutex::new(MtrPages::default()),
+            full_image_below: AtomicU64::new(0),
         });
         if let Some(interval) = config.flush_interval {
             let weak = Arc::downgrade(&pool);
@@ -346,7 +397,7 @@ impl BufferPool {
             if old != NO_PAGE && frame.dirty.load(Ordering::Acquire) {
                 // Keep `old` mapped while it is written back, so nobody reads the stale disk copy.
                 drop(state);
-                match self.write_back(&guard) {
+                match self.write_back(idx, &guard) {
                     Ok(()) => {
                         frame.dirty.store(false, Ordering::Release);
                         self.counters.dirty.fetch_sub(1, Ordering::Relaxed);
@@ -403,7 +454,7 @@ impl BufferPool {
         let mut latched = None;
         let victim = state.evictor.evict(|idx| {
             let frame = &self.frames[idx as usize];
-            if frame.pins.load(Ordering::Acquire) != 0 {
+            if frame.pins.load(Ordering::Acquire) != 0 || frame.unlogged.load(Ordering::Acquire) {
                 return false;
             }
             match frame.latch.try_write() {
@@ -425,14 +476,18 @@ impl BufferPool {
         source: Source,
     ) -> Result<Pinned<'a>> {
         guard.page_id = id;
+        let frame = &self.frames[idx as usize];
         let loaded = match source {
             Source::Fresh => {
                 guard.buf.fill(0);
+                frame.lsn.store(0, Ordering::Release);
                 Ok(())
             }
             Source::Disk => {
                 self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                self.pager.read_page(id, &mut guard.buf).map(|_| ())
+                let read = self.pager.read_page(id, &mut guard.buf).map(|_| ());
+                frame.lsn.store(page::lsn(&guard.buf), Ordering::Release);
+                read
             }
         };
         match loaded {
@@ -451,8 +506,15 @@ impl BufferPool {
         }
     }
 
-    fn write_back(&self, data: &FrameData) -> Result<()> {
-        self.pager.write_page(data.page_id, &data.buf)?;
+    /// Writes a frame's page, after making the log durable up to the page's LSN.
+    fn write_back(&self, idx: u32, data: &FrameData) -> Result<()> {
+        let frame = &self.frames[idx as usize];
+        debug_assert!(!frame.unlogged.load(Ordering::Acquire));
+        let lsn = frame.lsn.load(Ordering::Acquire);
+        if let Some(wal) = &self.wal {
+            wal.flush_synced(lsn)?;
+        }
+        self.pager.write_page(data.page_id, &data.buf, lsn)?;
         self.counters.page_writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -490,11 +552,20 @@ impl BufferPool {
                 continue;
             }
             let guard = if wait {
-                frame.latch.read()
+                // A page changed by a running mini-transaction is written once its record is
+                // logged; mini-transactions are short.
+                loop {
+                    let guard = frame.latch.read();
+                    if !frame.unlogged.load(Ordering::Acquire) {
+                        break guard;
+                    }
+                    drop(guard);
+                    std::thread::sleep(Duration::from_micros(50));
+                }
             } else {
                 match frame.latch.try_read() {
-                    Some(guard) => guard,
-                    None => continue,
+                    Some(guard) if !frame.unlogged.load(Ordering::Acquire) => guard,
+                    _ => continue,
                 }
             };
             // The flusher and flush_all may both hold read latches on this frame: whoever
@@ -502,7 +573,7 @@ impl BufferPool {
             if guard.page_id != id || !frame.dirty.swap(false, Ordering::AcqRel) {
                 continue;
             }
-            if let Err(err) = self.write_back(&guard) {
+            if let Err(err) = self.write_back(idx, &guard) {
                 frame.dirty.store(true, Ordering::Release);
                 return Err(err);
             }
@@ -523,6 +594,158 @@ impl BufferPool {
         let flusher = self.flusher.lock().take();
         if let Some(flusher) = flusher {
             flusher.stop();
+        }
+    }
+
+    /// Turns capture of page changes for the log on or off (off while recovery replays it).
+    pub(crate) fn set_logging(&self, on: bool) {
+        debug_assert!(self.wal.is_some() || !on);
+        self.logging.store(on, Ordering::Release);
+    }
+
+    /// Sets the checkpoint position below which a page's next change is logged in full.
+    pub(crate) fn set_full_image_below(&self, lsn: Lsn) {
+        self.full_image_below.store(lsn, Ordering::Release);
+    }
+
+    /// Saves the original image of a page on its first change in the running mini-transaction.
+    fn capture(&self, idx: u32, data: &FrameData) {
+        let mut mtr = self.mtr.lock();
+        if mtr.index.contains_key(&data.page_id) {
+            return;
+        }
+        self.frames[idx as usize]
+            .unlogged
+            .store(true, Ordering::Release);
+        let at = mtr.pages.len();
+        mtr.index.insert(data.page_id, at);
+        mtr.pages.push(Touched {
+            id: data.page_id,
+            idx,
+            original: data.buf.clone().into_boxed_slice(),
+        });
+    }
+
+    /// Ends the running mini-transaction: appends one log record with the change of every page
+    /// it touched (in full for a page's first change since the checkpoint), stamps the pages
+    /// with the record's end position and makes them eligible for write-back. Returns that
+    /// position, or `None` if nothing changed. The caller must hold no page latch.
+    pub(crate) fn commit_mtr(&self, alloc: AllocState) -> Result<Option<Lsn>> {
+        let pages = std::mem::take(&mut *self.mtr.lock());
+        if pages.pages.is_empty() {
+            return Ok(None);
+        }
+        let Some(wal) = &self.wal else {
+            unreachable!("capture is only on with a log");
+        };
+        let full_below = self.full_image_below.load(Ordering::Acquire);
+        let mut builder = PayloadBuilder::new(alloc);
+        for t in &pages.pages {
+            let frame = &self.frames[t.idx as usize];
+            let guard = frame.latch.read();
+            debug_assert_eq!(guard.page_id, t.id, "an unlogged frame was reassigned");
+            let full = frame.lsn.load(Ordering::Acquire) <= full_below;
+            builder.page(t.id, (!full).then_some(&*t.original), &guard.buf);
+        }
+        let appended = match builder.finish() {
+            Some(payload) => wal.append(KIND_PAGES, &payload).map(Some),
+            None => Ok(None),
+        };
+        match appended {
+            Ok(lsn) => {
+                for t in &pages.pages {
+                    let frame = &self.frames[t.idx as usize];
+                    if let Some(lsn) = lsn {
+                        frame.lsn.store(lsn, Ordering::Release);
+                    }
+                    frame.unlogged.store(false, Ordering::Release);
+                }
+                Ok(lsn)
+            }
+            Err(err) => {
+                self.restore(pages);
+                Err(err)
+            }
+        }
+    }
+
+    /// Pages the running mini-transaction holds unlogged.
+    pub(crate) fn mtr_pages(&self) -> usize {
+        self.mtr.lock().pages.len()
+    }
+
+    /// Logs the full images of the running mini-transaction's pages in `spillable` (pages that
+    /// were free or past the high-water mark before it began) in a record of their own, so they
+    /// can be written back before it ends. Should it never commit, they are still free in the
+    /// recovered state, so writing them early is harmless garbage, never damage. This lets a
+    /// bulk load or a large value use more pages than the pool holds. Pages still latched stay.
+    pub(crate) fn spill_pages(&self, spillable: &rustc_hash::FxHashSet<PageId>) -> Result<()> {
+        let Some(wal) = &self.wal else {
+            return Ok(());
+        };
+        let mut mtr = self.mtr.lock();
+        let mut builder = PayloadBuilder::new(AllocState {
+            page_count: 0,
+            free_head: 0,
+            free_len: 0,
+        });
+        let mut spilled = Vec::new();
+        let mut kept = Vec::new();
+        for t in std::mem::take(&mut mtr.pages) {
+            let frame = &self.frames[t.idx as usize];
+            let guard = spillable
+                .contains(&t.id)
+                .then(|| frame.latch.try_read())
+                .flatten();
+            match guard {
+                Some(guard) => {
+                    builder.page(t.id, None, &guard.buf);
+                    spilled.push(t.idx);
+                }
+                None => kept.push(t),
+            }
+        }
+        mtr.index = kept.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
+        mtr.pages = kept;
+        drop(mtr);
+        let Some(payload) = builder.finish() else {
+            return Ok(());
+        };
+        let lsn = wal.append(KIND_NEW_PAGES, &payload)?;
+        for idx in spilled {
+            let frame = &self.frames[idx as usize];
+            frame.lsn.store(lsn, Ordering::Release);
+            frame.unlogged.store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Abandons the running mini-transaction: puts every touched page back as it was.
+    pub(crate) fn rollback_mtr(&self) {
+        let pages = std::mem::take(&mut *self.mtr.lock());
+        self.restore(pages);
+    }
+
+    fn restore(&self, pages: MtrPages) {
+        for t in pages.pages.into_iter().rev() {
+            let frame = &self.frames[t.idx as usize];
+            let mut guard = frame.latch.write();
+            debug_assert_eq!(guard.page_id, t.id);
+            frame.unlogged.store(false, Ordering::Release);
+            if page::page_id(&t.original) != t.id {
+                // A page created blank by this mini-transaction: forget it rather than keep a
+                // frame of zeroes that does not even name its page.
+                let mut state = self.state.lock();
+                if state.table.get(&t.id) == Some(&t.idx) {
+                    state.table.remove(&t.id);
+                }
+                guard.page_id = NO_PAGE;
+                if frame.dirty.swap(false, Ordering::AcqRel) {
+                    self.counters.dirty.fetch_sub(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            guard.buf.copy_from_slice(&t.original);
         }
     }
 
@@ -599,6 +822,8 @@ pub struct PageMut<'a> {
     pool: &'a BufferPool,
     idx: u32,
     modified: bool,
+    /// The original image was saved for the log (or logging is off).
+    captured: bool,
     guard: ManuallyDrop<RwLockWriteGuard<'a, FrameData>>,
 }
 
@@ -608,6 +833,7 @@ impl<'a> PageMut<'a> {
             pool,
             idx,
             modified: false,
+            captured: false,
             guard: ManuallyDrop::new(guard),
         }
     }
@@ -615,6 +841,22 @@ impl<'a> PageMut<'a> {
     /// The page's id.
     pub fn id(&self) -> PageId {
         self.guard.page_id
+    }
+
+    /// The page's LSN as the pool knows it.
+    pub(crate) fn lsn(&self) -> Lsn {
+        self.pool.frames[self.idx as usize]
+            .lsn
+            .load(Ordering::Acquire)
+    }
+
+    /// Sets the page's LSN (recovery, after replaying a record into it).
+    pub(crate) fn set_lsn(&mut self, lsn: Lsn) {
+        self.pool.frames[self.idx as usize]
+            .lsn
+            .store(lsn, Ordering::Release);
+        page::set_lsn(&mut self.guard.buf, lsn);
+        self.modified = true;
     }
 }
 
@@ -627,6 +869,12 @@ impl Deref for PageMut<'_> {
 
 impl DerefMut for PageMut<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
+        if !self.captured {
+            self.captured = true;
+            if self.pool.logging.load(Ordering::Acquire) {
+                self.pool.capture(self.idx, &self.guard);
+            }
+        }
         self.modified = true;
         &mut self.guard.buf
     }

@@ -1,15 +1,22 @@
-//! The database file: creation, opening, the catalog of named trees, flushing and closing.
+//! The database file: creation, opening (with crash recovery), the catalog of named trees,
+//! atomic durable batches, checkpoints and closing.
 //!
 //! The catalog is itself a B+ tree (root page recorded in the file header) mapping each tree's
 //! name to its root page. Because a tree's root never moves, the catalog changes only when a
-//! tree is created or dropped.
+//! tree is created or dropped. Keys starting with `$` in the catalog are system entries (the
+//! applied index), never tree names.
+//!
+//! The write-ahead log lives in the directory `<file>-wal` next to the data file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
+use crate::background::Periodic;
 use crate::btree::{Tree, TreeShared};
 use crate::bufferpool::{BufferPool, BufferPoolConfig, BufferPoolStats};
 use crate::error::{Result, StorageError};
@@ -17,14 +24,17 @@ use crate::integrity::{self, IntegrityReport};
 use crate::meta::Meta;
 use crate::node;
 use crate::page::{self, PageId, PageType};
-use crate::pager::Pager;
-use crate::store::Store;
+use crate::pager::{Pager, io_error};
+use crate::store::{RecoveryReport, Store};
 use crate::vfs::{StdVfs, Vfs};
+use crate::wal::{Lsn, Wal, WalConfig, WalStats};
 
 /// Longest tree name accepted, in bytes.
 pub const MAX_TREE_NAME: usize = 255;
 const CATALOG_ROOT: PageId = 1;
 const CATALOG_NAME: &str = "$catalog";
+/// Catalog key holding the applied index (see [`Database::batch_at`]).
+const APPLIED_INDEX_KEY: &[u8] = b"$applied_index";
 
 /// Settings for creating or opening a database file.
 #[derive(Debug, Clone)]
@@ -37,6 +47,11 @@ pub struct Options {
     pub page_size: usize,
     /// Buffer pool settings (memory budget, eviction policy, flusher interval).
     pub buffer_pool: BufferPoolConfig,
+    /// Write-ahead log settings (segment size, sync policy).
+    pub wal: WalConfig,
+    /// A background checkpoint starts once this many log bytes were written since the last
+    /// one; this bounds recovery time. `None` disables automatic checkpoints.
+    pub checkpoint_wal_bytes: Option<u64>,
 }
 
 impl Default for Options {
@@ -45,15 +60,37 @@ impl Default for Options {
             vfs: Arc::new(StdVfs),
             page_size: 4096,
             buffer_pool: BufferPoolConfig::default(),
+            wal: WalConfig::default(),
+            checkpoint_wal_bytes: Some(128 << 20),
         }
     }
 }
+
+/// How often the checkpointer looks at the log size.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(200);
 
 struct DbInner {
     store: Arc<Store>,
     catalog: Tree,
     /// Open trees by name, so every handle to a tree shares its writer lock.
     trees: Mutex<FxHashMap<String, Arc<TreeShared>>>,
+    recovery: RecoveryReport,
+    checkpointer: Mutex<Option<Periodic>>,
+}
+
+impl Drop for DbInner {
+    fn drop(&mut self) {
+        if let Some(checkpointer) = self.checkpointer.get_mut().take() {
+            checkpointer.signal();
+        }
+    }
+}
+
+/// The log directory of the data file at `path`: `<file name>-wal` beside it.
+pub fn wal_dir_for(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push("-wal");
+    path.with_file_name(name)
 }
 
 /// One database file holding any number of named B+ trees.
@@ -85,32 +122,72 @@ impl Database {
                 page::SUPPORTED_PAGE_SIZES
             )));
         }
+        let wal_dir = wal_dir_for(path);
+        if let Ok(entries) = options.vfs.list(&wal_dir)
+            && !entries.is_empty()
+        {
+            return Err(StorageError::IncompatibleFile {
+                path: wal_dir,
+                reason: "a log directory already exists for this new file; remove it first".into(),
+            });
+        }
+        let wal = Wal::open_with(Arc::clone(&options.vfs), &wal_dir, options.wal.clone())?;
         let meta = Meta {
             page_size: options.page_size as u32,
             page_count: CATALOG_ROOT + 1,
             free_head: 0,
             free_len: 0,
             catalog_root: CATALOG_ROOT,
+            checkpoint_lsn: wal.next_lsn(),
+            sequence: 0,
         };
         let pager = Arc::new(Pager::create(&*options.vfs, path, &meta)?);
-        let pool = BufferPool::new(pager, &options.buffer_pool)?;
+        let pool = BufferPool::new(pager, &options.buffer_pool, Some(Arc::clone(&wal)))?;
         {
             let mut root = pool.create(CATALOG_ROOT)?;
             node::init(&mut root, CATALOG_ROOT, 0);
         }
-        let store = Arc::new(Store::new(pool, &meta));
-        store.flush()?;
-        Ok(Database::assemble(store))
+        let store = Arc::new(Store::new(pool, &meta, wal));
+        store.checkpoint()?;
+        Database::assemble(store, RecoveryReport::default(), options)
     }
 
-    /// Opens an existing database file.
+    /// Opens an existing database file, replaying its log: every batch acknowledged before a
+    /// crash is there, nothing of a batch that was not is.
     #[tracing::instrument(level = "debug", skip(options), fields(path = %path.as_ref().display()))]
     pub fn open(path: impl AsRef<Path>, options: &Options) -> Result<Database> {
-        let (pager, meta) = Pager::open(&*options.vfs, path.as_ref())?;
-        let pool = BufferPool::new(Arc::new(pager), &options.buffer_pool)?;
-        let store = Arc::new(Store::new(pool, &meta));
+        let path = path.as_ref();
+        let (pager, meta) = Pager::open(&*options.vfs, path)?;
+        let wal_dir = wal_dir_for(path);
+        let wal = Wal::open_with(Arc::clone(&options.vfs), &wal_dir, options.wal.clone())?;
+        if wal.next_lsn() < meta.checkpoint_lsn {
+            return Err(StorageError::LogCorruption {
+                path: wal_dir,
+                lsn: wal.next_lsn(),
+                reason: format!(
+                    "the log ends before the last checkpoint at {}: log files are missing",
+                    meta.checkpoint_lsn
+                ),
+            });
+        }
+        let pool = BufferPool::new(
+            Arc::new(pager),
+            &options.buffer_pool,
+            Some(Arc::clone(&wal)),
+        )?;
+        let store = Arc::new(Store::new(pool, &meta, wal));
+        let report = store.recover(meta.checkpoint_lsn)?;
+        if report.records > 0 {
+            tracing::info!(
+                records = report.records,
+                pages = report.pages_applied,
+                ms = report.duration.as_millis() as u64,
+                "replayed the log"
+            );
+            store.checkpoint()?;
+        }
         store.read_node(meta.catalog_root, None)?;
-        Ok(Database::assemble(store))
+        Database::assemble(store, report, options)
     }
 
     /// Opens the file if it exists, creates it otherwise.
@@ -125,16 +202,40 @@ impl Database {
         }
     }
 
-    fn assemble(store: Arc<Store>) -> Database {
+    fn assemble(
+        store: Arc<Store>,
+        recovery: RecoveryReport,
+        options: &Options,
+    ) -> Result<Database> {
+        store.pool.set_logging(true);
         let catalog_shared = TreeShared::new(CATALOG_NAME.into(), store.catalog_root);
         let catalog = Tree::new(catalog_shared, Arc::clone(&store));
-        Database {
+        let db = Database {
             inner: Arc::new(DbInner {
                 store,
                 catalog,
                 trees: Mutex::new(FxHashMap::default()),
+                recovery,
+                checkpointer: Mutex::new(None),
             }),
+        };
+        if let Some(limit) = options.checkpoint_wal_bytes {
+            let weak = Arc::downgrade(&db.inner.store);
+            let checkpointer = Periodic::start("nq-checkpoint", CHECKPOINT_POLL, move || {
+                let Some(store) = weak.upgrade() else {
+                    return false;
+                };
+                if store.log_since_checkpoint() >= limit
+                    && let Err(err) = store.checkpoint()
+                {
+                    tracing::warn!(error = %err, "background checkpoint failed");
+                }
+                true
+            })
+            .map_err(|e| io_error(&db.path(), e))?;
+            *db.inner.checkpointer.lock() = Some(checkpointer);
         }
+        Ok(db)
     }
 
     /// The data file's path.
@@ -190,6 +291,11 @@ impl Database {
     /// Creates a new, empty tree.
     pub fn create_tree(&self, name: &str) -> Result<Tree> {
         Database::validate_name(name)?;
+        let (tree, _) = self.inner.store.atomic(|| self.create_tree_locked(name))?;
+        Ok(tree)
+    }
+
+    fn create_tree_locked(&self, name: &str) -> Result<Tree> {
         let mut trees = self.inner.trees.lock();
         if self.root_of(name)?.is_some() {
             return Err(StorageError::TreeExists(name.into()));
@@ -249,6 +355,13 @@ impl Database {
     /// tree. The tree's `alive` lock is taken exclusively, which waits for every operation in
     /// flight on it (each holds it shared) and is released before the catalog is touched.
     pub fn drop_tree(&self, name: &str) -> Result<()> {
+        self.inner
+            .store
+            .atomic(|| self.drop_tree_locked(name))
+            .map(|_| ())
+    }
+
+    fn drop_tree_locked(&self, name: &str) -> Result<()> {
         let mut trees = self.inner.trees.lock();
         let shared = self.shared_for(&mut trees, name)?;
         let pages = {
@@ -275,6 +388,7 @@ impl Database {
         self.inner
             .catalog
             .iter()
+            .filter(|entry| !matches!(entry, Ok((key, _)) if key.starts_with(b"$")))
             .map(|entry| {
                 let (key, _) = entry?;
                 String::from_utf8(key).map_err(|_| {
@@ -286,7 +400,61 @@ impl Database {
             .collect()
     }
 
-    /// Writes every dirty page and the file header, then syncs the file.
+    /// Runs `f` as one atomic, durable batch: every change it makes to any tree survives a
+    /// crash, or none does, and when `batch` returns `Ok` the batch is durable under the sync
+    /// policy (with [`crate::wal::SyncPolicy::Fsync`], on disk; concurrent batches share
+    /// fsyncs). If `f` fails, its changes are undone and its error returned. Batches are
+    /// serialised with each other and with single tree writes; readers are not blocked.
+    ///
+    /// Single tree operations outside a batch are atomic too, but durable only once a later
+    /// batch, [`Database::sync`] or a checkpoint has flushed the log.
+    pub fn batch<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let (value, lsn) = self.inner.store.atomic(f)?;
+        self.inner.store.commit_durable(lsn)?;
+        Ok(value)
+    }
+
+    /// Like [`Database::batch`], and stores `applied_index` (the position in a replicated log
+    /// this batch came from) atomically with it, so a replica restarts exactly after the last
+    /// batch it applied. Read it back with [`Database::applied_index`].
+    pub fn batch_at<T>(&self, applied_index: u64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.batch(|| {
+            let value = f()?;
+            self.inner
+                .catalog
+                .insert(APPLIED_INDEX_KEY, &applied_index.to_le_bytes())?;
+            Ok(value)
+        })
+    }
+
+    /// The applied index stored by the last [`Database::batch_at`], if any.
+    pub fn applied_index(&self) -> Result<Option<u64>> {
+        match self.inner.catalog.get(APPLIED_INDEX_KEY)? {
+            None => Ok(None),
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+                .map(|b| Some(u64::from_le_bytes(b)))
+                .map_err(|_| {
+                    self.inner
+                        .store
+                        .corruption(self.inner.store.catalog_root, "applied index is not a u64")
+                }),
+        }
+    }
+
+    /// Makes every change so far durable (flushes the log under the sync policy).
+    pub fn sync(&self) -> Result<()> {
+        self.inner.store.wal.flush_all()
+    }
+
+    /// Runs a checkpoint now (see [`Database::flush`]); returns the log position recovery
+    /// would start from.
+    pub fn checkpoint(&self) -> Result<Lsn> {
+        self.inner.store.wal.flush_all()?;
+        self.inner.store.checkpoint()
+    }
+
+    /// Makes everything durable and checkpoints: every dirty page written, the file synced, the
+    /// header updated, and log segments before the checkpoint removed.
     pub fn flush(&self) -> Result<()> {
         self.inner.store.flush()
     }
@@ -294,11 +462,36 @@ impl Database {
     /// Flushes and stops background work. Other clones and tree handles keep the file open
     /// until they are dropped.
     pub fn close(self) -> Result<()> {
+        if Arc::strong_count(&self.inner) == 1
+            && let Some(checkpointer) = self.inner.checkpointer.lock().take()
+        {
+            checkpointer.stop();
+        }
         self.inner.store.flush()?;
         if Arc::strong_count(&self.inner) == 1 {
             self.inner.store.pool.stop_flusher();
+            self.inner.store.wal.close()?;
         }
         Ok(())
+    }
+
+    /// What recovery replayed when this database was opened.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.inner.recovery
+    }
+
+    /// Write-ahead log counters.
+    pub fn wal_stats(&self) -> WalStats {
+        self.inner.store.wal.stats()
+    }
+
+    /// Checkpoints run since opening and their total time.
+    pub fn checkpoint_stats(&self) -> (u64, Duration) {
+        let c = &self.inner.store.checkpoints;
+        (
+            c.count.load(Ordering::Relaxed),
+            Duration::from_nanos(c.nanos.load(Ordering::Relaxed)),
+        )
     }
 
     /// Buffer pool counters.
@@ -315,6 +508,8 @@ impl Database {
     /// sibling links and overflow chains, the free list, and that every page is used exactly
     /// once. Blocks writers while it runs.
     pub fn check_integrity(&self) -> Result<IntegrityReport> {
+        // No mini-transaction runs meanwhile, so the allocator and every tree are at rest.
+        let _mtr = self.inner.store.atomic_guard();
         // The map lock keeps trees from being created or dropped meanwhile (both hold it).
         let mut trees = self.inner.trees.lock();
         let names = self.tree_names()?;
@@ -337,5 +532,8 @@ impl Drop for Store {
             tracing::error!(error = %err, path = %self.path().display(), "flush on close failed");
         }
         self.pool.stop_flusher();
+        if let Err(err) = self.wal.close() {
+            tracing::error!(error = %err, path = %self.path().display(), "closing the log failed");
+        }
     }
 }

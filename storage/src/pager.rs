@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use crate::error::{Result, StorageError};
-use crate::meta::{META_PAGE, META_PREFIX_LEN, Meta};
+use crate::meta::{META_PREFIX_LEN, Meta};
 use crate::page::{self, PageId, PageType};
 use crate::vfs::{Vfs, VfsFile};
 
@@ -30,6 +30,8 @@ pub struct Pager {
     /// Pages the file currently has room for (file length / page size).
     capacity: AtomicU64,
     grow_lock: Mutex<()>,
+    /// Sequence number of the last header written or read.
+    meta_sequence: AtomicU64,
 }
 
 impl Pager {
@@ -45,6 +47,7 @@ impl Pager {
             page_size: meta.page_size as usize,
             capacity: AtomicU64::new(0),
             grow_lock: Mutex::new(()),
+            meta_sequence: AtomicU64::new(meta.sequence),
         };
         pager.ensure_capacity(meta.page_count)?;
         pager.write_meta(meta)?;
@@ -61,26 +64,25 @@ impl Pager {
         let file = vfs.open(path).map_err(|source| io_error(path, source))?;
         lock(&*file, path)?;
         let len = file.size().map_err(|source| io_error(path, source))?;
-        let mut prefix = [0u8; META_PREFIX_LEN];
         if len < META_PREFIX_LEN as u64 {
             return Err(StorageError::IncompatibleFile {
                 path: path.to_path_buf(),
                 reason: format!("file is {len} bytes, too short for a file header"),
             });
         }
-        file.read_exact_at(&mut prefix, 0)
+        let mut header = vec![0u8; META_PREFIX_LEN];
+        file.read_exact_at(&mut header, 0)
             .map_err(|source| io_error(path, source))?;
-        let page_size = Meta::peek_page_size(&prefix, path)?;
+        let meta = Meta::decode(&header, path)?;
+        let page_size = meta.page_size as usize;
         let pager = Pager {
             file,
             path: path.to_path_buf(),
             page_size,
             capacity: AtomicU64::new(len / page_size as u64),
             grow_lock: Mutex::new(()),
+            meta_sequence: AtomicU64::new(meta.sequence),
         };
-        let mut buf = vec![0u8; page_size];
-        pager.read_page(META_PAGE, &mut buf)?;
-        let meta = Meta::decode(&buf, path)?;
         if meta.page_count > pager.capacity() {
             return Err(StorageError::Corruption {
                 path: path.to_path_buf(),
@@ -138,25 +140,35 @@ impl Pager {
         }
     }
 
-    /// Seals a copy of `data` with its checksum and writes it as page `id`.
-    pub fn write_page(&self, id: PageId, data: &[u8]) -> Result<()> {
+    /// Seals a copy of `data`, stamped with log position `lsn`, with its checksum and writes it
+    /// as page `id`.
+    pub fn write_page(&self, id: PageId, data: &[u8], lsn: u64) -> Result<()> {
         debug_assert_eq!(data.len(), self.page_size);
         debug_assert_eq!(page::page_id(data), id, "page header names another page");
+        debug_assert_ne!(
+            id,
+            crate::meta::META_PAGE,
+            "page 0 is written by write_meta"
+        );
         if id >= self.capacity() {
             self.ensure_capacity(id + 1)?;
         }
         let mut sealed = data.to_vec();
+        page::set_lsn(&mut sealed, lsn);
         page::seal(&mut sealed);
         self.file
             .write_all_at(&sealed, self.offset(id)?)
             .map_err(|source| io_error(&self.path, source))
     }
 
-    /// Writes the file header to page 0.
+    /// Writes the file header into the older of page 0's two slots (see [`crate::meta`]),
+    /// giving it the next sequence number. Only that slot's bytes are written.
     pub fn write_meta(&self, meta: &Meta) -> Result<()> {
-        let mut buf = vec![0u8; self.page_size];
-        meta.encode(&mut buf);
-        self.write_page(META_PAGE, &buf)
+        let mut meta = *meta;
+        meta.sequence = self.meta_sequence.fetch_add(1, Ordering::AcqRel) + 1;
+        self.file
+            .write_all_at(&meta.encode_slot(), meta.slot_offset() as u64)
+            .map_err(|source| io_error(&self.path, source))
     }
 
     /// Grows the file, in extents, until it has room for `pages` pages.
@@ -216,6 +228,8 @@ mod tests {
             free_head: 0,
             free_len: 0,
             catalog_root: 1,
+            checkpoint_lsn: 77,
+            sequence: 0,
         }
     }
 
@@ -229,7 +243,7 @@ mod tests {
         let mut page = vec![0u8; 4096];
         page::init(&mut page, id, PageType::Overflow);
         page[4000] = 0xAB;
-        pager.write_page(id, &page).unwrap();
+        pager.write_page(id, &page, 5).unwrap();
         let mut back = vec![0u8; 4096];
         assert_eq!(pager.read_page(id, &mut back).unwrap(), PageType::Overflow);
         assert_eq!(back[4000], 0xAB);
@@ -251,7 +265,13 @@ mod tests {
         let path = dir.path().join("m.nqdb");
         drop(Pager::create(&StdVfs, &path, &meta(16384)).unwrap());
         let (pager, back) = Pager::open(&StdVfs, &path).unwrap();
-        assert_eq!(back, meta(16384));
+        assert_eq!(
+            back,
+            Meta {
+                sequence: 1,
+                ..meta(16384)
+            }
+        );
         assert_eq!(pager.page_size(), 16384);
     }
 

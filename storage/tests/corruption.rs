@@ -143,7 +143,13 @@ fn test_file_cut_inside_a_page_is_detected() {
 fn test_damaged_header_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
+    // One damaged header slot: the other copy (the previous checkpoint) still opens the file
+    // and the log brings it up to date.
     damage(dir.path(), 60, &[0xEE]);
+    assert_eq!(read_all(dir.path()).unwrap(), 5_000);
+    // Both slots damaged: a clear error naming page 0.
+    damage(dir.path(), 60, &[0xEE]);
+    damage(dir.path(), 2048 + 60, &[0xEE]);
     let err = read_all(dir.path()).unwrap_err();
     assert_corruption_names_page(&err, 0);
 }

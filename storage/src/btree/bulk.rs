@@ -86,7 +86,7 @@ where
             prev_leaf = id;
             level.push((first_key.to_vec(), id));
             cells.clear();
-            Ok(())
+            store.spill_if_large()
         };
 
     for (key, value) in entries {
@@ -148,6 +148,8 @@ where
             if !node::rebuild(&mut page, &node_cells) {
                 return Err(store.corruption(id, "bulk-load internal node overflowed"));
             }
+            drop(page);
+            store.spill_if_large()?;
             parents.push((first, id));
         }
         level = parents;

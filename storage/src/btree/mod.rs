@@ -126,18 +126,23 @@ impl Tree {
         &self,
         op: impl for<'a> FnOnce(&'a Store, PageId, &mut WriteCtx<'a>) -> Result<T>,
     ) -> Result<T> {
-        let alive = self.shared.alive.read();
-        if !*alive {
-            return Err(self.gone());
-        }
-        let _writer = self.shared.writer.lock();
-        let mut ctx = WriteCtx::new(&self.shared.smc);
-        let result = op(&self.store, self.shared.root, &mut ctx);
-        ctx.finish();
-        // Every latch of the operation is released by now; return its pages to the free list.
-        let freed = self.store.free_all(&ctx.freed);
-        let value = result?;
-        freed?;
+        // The mini-transaction lock comes first, before the tree's own locks: a batch holds it
+        // across operations on several trees.
+        let (value, _lsn) = self.store.atomic(|| {
+            let alive = self.shared.alive.read();
+            if !*alive {
+                return Err(self.gone());
+            }
+            let _writer = self.shared.writer.lock();
+            let mut ctx = WriteCtx::new(&self.shared.smc);
+            let result = op(&self.store, self.shared.root, &mut ctx);
+            ctx.finish();
+            // Every latch of the operation is released by now; return its pages to the free list.
+            let freed = self.store.free_all(&ctx.freed);
+            let value = result?;
+            freed?;
+            Ok(value)
+        })?;
         Ok(value)
     }
 

@@ -309,6 +309,25 @@ impl Wal {
         }
     }
 
+    /// Like [`Wal::flush`], but synced to disk whatever the policy: before a data page is
+    /// written, the log records describing it must survive a power cut, or the page could
+    /// hold half of a change whose record is lost.
+    pub fn flush_synced(&self, upto: Lsn) -> Result<()> {
+        self.flush(upto)?;
+        if self.config.sync != SyncPolicy::Fsync {
+            let mut writer = self.writer.lock();
+            if writer.synced < upto {
+                self.sync_writer(&mut writer)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The sync policy.
+    pub fn sync_policy(&self) -> SyncPolicy {
+        self.config.sync
+    }
+
     /// Flushes everything appended so far.
     pub fn flush_all(&self) -> Result<()> {
         let next = self.next_lsn();
