@@ -475,6 +475,10 @@ impl Database {
         Ok(())
     }
 
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
     /// What recovery replayed when this database was opened.
     pub fn recovery_report(&self) -> RecoveryReport {
         self.inner.recovery

@@ -122,6 +122,89 @@ pub enum StorageError {
         /// The data file.
         path: PathBuf,
     },
+
+    /// First committer wins: another transaction committed a write to this key after this
+    /// transaction's snapshot was taken. Retry the transaction.
+    #[error(
+        "write conflict on key {}: committed at {conflict_ts}, after this transaction started at {start_ts}; retry the transaction",
+        show_key(key)
+    )]
+    WriteConflict {
+        /// The contended key.
+        key: Vec<u8>,
+        /// This transaction's start timestamp.
+        start_ts: u64,
+        /// Commit timestamp of the write that won.
+        conflict_ts: u64,
+    },
+
+    /// The key carries a prewrite lock of an unfinished two-phase transaction; resolve it from
+    /// its primary ([`crate::mvcc::MvccStore::resolve_lock`]) or retry later.
+    #[error(
+        "key {} is locked by transaction {lock_ts} (primary {})",
+        show_key(key),
+        show_key(primary)
+    )]
+    KeyLocked {
+        /// The locked key.
+        key: Vec<u8>,
+        /// Start timestamp of the transaction holding the lock.
+        lock_ts: u64,
+        /// The primary key of that transaction.
+        primary: Vec<u8>,
+    },
+
+    /// Waiting for this lock would close a cycle of transactions waiting on each other; this
+    /// transaction was chosen as the victim and must be rolled back.
+    #[error(
+        "deadlock detected: transaction {txn} waiting for key {} held by transaction {holder}; transaction {txn} aborted",
+        show_key(key)
+    )]
+    Deadlock {
+        /// The aborted transaction (the one whose wait would have closed the cycle).
+        txn: u64,
+        /// The transaction holding the lock.
+        holder: u64,
+        /// The key waited for.
+        key: Vec<u8>,
+    },
+
+    /// A lock was not granted within the lock-wait timeout.
+    #[error(
+        "lock wait timeout after {waited_ms} ms on key {} held by transaction {holder}",
+        show_key(key)
+    )]
+    LockTimeout {
+        /// The key waited for.
+        key: Vec<u8>,
+        /// The transaction holding it.
+        holder: u64,
+        /// How long this transaction waited.
+        waited_ms: u64,
+    },
+
+    /// A two-phase commit step does not fit the transaction's recorded state (committing a
+    /// rolled-back transaction, rolling back a committed one, a lock that is gone).
+    #[error("transaction {start_ts}: {reason}")]
+    TxnState {
+        /// The transaction's start timestamp.
+        start_ts: u64,
+        /// What does not fit.
+        reason: String,
+    },
+}
+
+/// Shows a key for an error message: UTF-8 text quoted if printable, hex otherwise, cut at 64 bytes.
+fn show_key(key: &[u8]) -> String {
+    let cut = &key[..key.len().min(64)];
+    let more = if key.len() > 64 { "…" } else { "" };
+    match std::str::from_utf8(cut) {
+        Ok(s) if s.chars().all(|c| !c.is_control()) => format!("{s:?}{more}"),
+        _ => {
+            let hex: String = cut.iter().map(|b| format!("{b:02x}")).collect();
+            format!("0x{hex}{more}")
+        }
+    }
 }
 
 fn page_suffix(page: Option<PageId>) -> String {
@@ -146,6 +229,11 @@ impl StorageError {
             StorageError::BufferPoolExhausted { .. } => "buffer_pool_exhausted",
             StorageError::Integrity(_) => "integrity",
             StorageError::Locked { .. } => "locked",
+            StorageError::WriteConflict { .. } => "write_conflict",
+            StorageError::KeyLocked { .. } => "key_locked",
+            StorageError::Deadlock { .. } => "deadlock",
+            StorageError::LockTimeout { .. } => "lock_timeout",
+            StorageError::TxnState { .. } => "txn_state",
         }
     }
 

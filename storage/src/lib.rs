@@ -31,6 +31,7 @@ mod inspect;
 mod integrity;
 pub mod meta;
 mod mtr;
+pub mod mvcc;
 mod node;
 pub mod page;
 pub mod pager;

@@ -1,0 +1,518 @@
+//! The MVCC key-value store: versioned keys, snapshot-isolated transactions, the two-phase
+//! commit primitives the cluster layer calls, pessimistic locks and garbage collection.
+//!
+//! # Data
+//!
+//! Three trees of one [`Database`]:
+//!
+//! - `mvcc.write`: one entry per committed version, keyed by user key and commit timestamp
+//!   (newest first, see [`keys`]); the value holds the kind (put, delete, rollback marker), the
+//!   writer's start timestamp and the value.
+//! - `mvcc.lock`: prewrite locks of unfinished two-phase transactions, keyed by user key.
+//! - `mvcc.meta`: the highest timestamp handed out by a commit, so timestamps stay monotonic
+//!   across restarts.
+//!
+//! # Transactions
+//!
+//! [`MvccStore::begin`] takes a start timestamp; the transaction reads the newest version
+//! committed at or before it (its snapshot) and buffers its writes. [`Transaction::commit`] then,
+//! in one atomic, durable [`Database::batch`]: checks every written key for a version committed
+//! after the start timestamp (first committer wins: [`StorageError::WriteConflict`]) or a
+//! prewrite lock, takes a commit timestamp, and writes the versions. Because writes are buffered
+//! until commit and applied in one mini-transaction, a crash leaves a transaction entirely
+//! committed or entirely absent: recovery needs no undo pass for local transactions. Two-phase
+//! transactions are different: their prewrite locks are durable and survive a crash on purpose,
+//! and [`MvccStore::check_txn_status`] / [`MvccStore::resolve_lock`] finish or undo them from
+//! their primary key (see `twophase.rs`).
+//!
+//! Snapshot visibility is tied to durability: a start timestamp is taken while no commit is
+//! being applied, and `begin` waits until every commit before it is durable, so no transaction
+//! ever reads data a crash could take back.
+//!
+//! The isolation level is snapshot isolation. Dirty reads, lost updates and read skew cannot
+//! happen; write skew can (two transactions that read overlapping data and write disjoint keys
+//! both commit). Use [`Transaction::lock_for_update`] on the keys a decision depends on when that
+//! matters.
+
+mod gc;
+pub mod keys;
+mod locks;
+mod twophase;
+mod txn;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::background::Periodic;
+use crate::db::Database;
+use crate::error::{Result, StorageError};
+use crate::pager::io_error;
+use crate::wal::WalStats;
+use crate::{Range, Tree};
+
+pub use gc::GcReport;
+use keys::{LockRecord, WriteKind, WriteRecord, version_key, versions_prefix};
+use locks::LockManager;
+pub use twophase::{Mutation, TxnStatus};
+pub use txn::Transaction;
+
+const WRITE_TREE: &str = "mvcc.write";
+const LOCK_TREE: &str = "mvcc.lock";
+const META_TREE: &str = "mvcc.meta";
+const TS_KEY: &[u8] = b"ts";
+/// TTL of the prewrite locks of a large local transaction: "owned by this process". They never
+/// expire while it runs; after a crash, [`MvccStore::open`] resolves them (the undo pass).
+pub const LOCAL_TTL: u64 = u64::MAX;
+
+/// MVCC settings.
+#[derive(Debug, Clone)]
+pub struct MvccConfig {
+    /// How long a pessimistic lock request waits before [`StorageError::LockTimeout`].
+    pub lock_wait_timeout: Duration,
+    /// How often the background vacuum runs; `None` runs it only when called.
+    pub gc_interval: Option<Duration>,
+}
+
+impl Default for MvccConfig {
+    fn default() -> Self {
+        MvccConfig {
+            lock_wait_timeout: Duration::from_secs(5),
+            gc_interval: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Why a transaction was aborted, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortReason {
+    /// First committer wins.
+    Conflict,
+    /// Deadlock victim.
+    Deadlock,
+    /// Lock wait timed out.
+    LockTimeout,
+    /// A two-phase lock was in the way.
+    Locked,
+    /// The caller rolled back (or dropped the transaction).
+    User,
+    /// Any other error (I/O, ...).
+    Error,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    aborts: [AtomicU64; 6],
+    conflicts: AtomicU64,
+    lock_waits: AtomicU64,
+    lock_wait_nanos: AtomicU64,
+    deadlocks: AtomicU64,
+    gc_runs: AtomicU64,
+    gc_versions: AtomicU64,
+    gc_bytes: AtomicU64,
+}
+
+/// A snapshot of the store's counters, with the log and checkpoint figures of its database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MvccMetrics {
+    /// Transactions committed (read-only ones included).
+    pub commits: u64,
+    /// Aborts by reason: conflict, deadlock, lock timeout, locked, user, error.
+    pub aborts_conflict: u64,
+    /// See `aborts_conflict`.
+    pub aborts_deadlock: u64,
+    /// See `aborts_conflict`.
+    pub aborts_lock_timeout: u64,
+    /// See `aborts_conflict`.
+    pub aborts_locked: u64,
+    /// See `aborts_conflict`.
+    pub aborts_user: u64,
+    /// See `aborts_conflict`.
+    pub aborts_error: u64,
+    /// Write-write conflicts detected (commit or lock_for_update).
+    pub conflicts: u64,
+    /// Lock requests that had to wait.
+    pub lock_waits: u64,
+    /// Total time spent waiting for locks, nanoseconds.
+    pub lock_wait_nanos: u64,
+    /// Deadlocks detected.
+    pub deadlocks: u64,
+    /// Vacuum runs.
+    pub gc_runs: u64,
+    /// Versions removed by vacuum.
+    pub gc_versions_removed: u64,
+    /// Key and value bytes removed by vacuum.
+    pub gc_bytes_reclaimed: u64,
+    /// The database's write-ahead log counters (bytes written, syncs, sync time).
+    pub wal: WalStats,
+    /// Checkpoints run since the database was opened.
+    pub checkpoints: u64,
+    /// Their total duration, nanoseconds.
+    pub checkpoint_nanos: u64,
+}
+
+struct Shared {
+    db: Database,
+    write: Tree,
+    lock: Tree,
+    meta: Tree,
+    config: MvccConfig,
+    /// The last timestamp handed out.
+    last_ts: AtomicU64,
+    locks: LockManager,
+    /// Start timestamps of running transactions (with counts), for the vacuum's safe point.
+    active: Mutex<BTreeMap<u64, usize>>,
+    counters: Counters,
+    gc: Mutex<Option<Periodic>>,
+}
+
+/// A multi-version, transactional key-value store on top of a [`Database`].
+/// Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct MvccStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MvccStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MvccStore")
+            .field("last_ts", &self.shared.last_ts.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(gc) = self.gc.get_mut().take() {
+            gc.signal();
+        }
+    }
+}
+
+fn wall_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch (lock creation times and TTLs).
+pub fn now_ms() -> u64 {
+    wall_micros() / 1000
+}
+
+impl MvccStore {
+    /// Opens the store in `db`, creating its trees on first use, and starts the background
+    /// vacuum if configured.
+    pub fn open(db: &Database, config: MvccConfig) -> Result<MvccStore> {
+        let write = db.tree(WRITE_TREE)?;
+        let lock = db.tree(LOCK_TREE)?;
+        let meta = db.tree(META_TREE)?;
+        let mut last = match meta.get(TS_KEY)? {
+            Some(raw) => u64::from_le_bytes(
+                raw.as_slice()
+                    .try_into()
+                    .map_err(|_| StorageError::Integrity("MVCC timestamp is not a u64".into()))?,
+            ),
+            None => 0,
+        };
+        // Prewrite locks carry start timestamps from before the restart.
+        for entry in lock.iter() {
+            let (_, raw) = entry?;
+            last = last.max(LockRecord::decode(&raw)?.start_ts);
+        }
+        let store = MvccStore {
+            shared: Arc::new(Shared {
+                db: db.clone(),
+                write,
+                lock,
+                meta,
+                last_ts: AtomicU64::new(last),
+                locks: LockManager::default(),
+                active: Mutex::new(BTreeMap::new()),
+                counters: Counters::default(),
+                gc: Mutex::new(None),
+                config,
+            }),
+        };
+        store.recover_local_locks()?;
+        if let Some(interval) = store.shared.config.gc_interval {
+            let weak = Arc::downgrade(&store.shared);
+            let gc = Periodic::start("nq-mvcc-gc", interval, move || {
+                let Some(shared) = weak.upgrade() else {
+                    return false;
+                };
+                let store = MvccStore { shared };
+                let safe_point = store.safe_point();
+                if let Err(err) = store.vacuum(safe_point) {
+                    tracing::warn!(error = %err, "background vacuum failed");
+                }
+                true
+            })
+            .map_err(|e| io_error(&db.path(), e))?;
+            *store.shared.gc.lock() = Some(gc);
+        }
+        Ok(store)
+    }
+
+    /// The database underneath.
+    pub fn database(&self) -> &Database {
+        &self.shared.db
+    }
+
+    /// Hands out a new timestamp: above every earlier one, and at least the wall clock in
+    /// microseconds, so timestamps stay monotonic across restarts even before the first commit
+    /// persists the high-water mark.
+    pub fn next_timestamp(&self) -> u64 {
+        let now = wall_micros();
+        let prev = self
+            .shared
+            .last_ts
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                Some(last.saturating_add(1).max(now))
+            })
+            .expect("the closure always returns Some");
+        prev.saturating_add(1).max(now)
+    }
+
+    /// Makes later timestamps exceed `ts` (one handed out by another node's oracle).
+    pub fn observe_timestamp(&self, ts: u64) {
+        self.shared.last_ts.fetch_max(ts, Ordering::AcqRel);
+    }
+
+    /// A timestamp whose snapshot shows every commit acknowledged so far, and only durable
+    /// ones: taken while no commit is being applied, then the log is flushed up to that point.
+    pub fn snapshot_timestamp(&self) -> Result<u64> {
+        let store = self.shared.db.store();
+        let (ts, lsn) = {
+            let _no_commit_in_flight = store.atomic_guard();
+            (self.next_timestamp(), store.wal.next_lsn())
+        };
+        store.wal.flush(lsn)?;
+        Ok(ts)
+    }
+
+    /// Starts a transaction.
+    pub fn begin(&self) -> Result<Transaction> {
+        let start_ts = self.snapshot_timestamp()?;
+        *self.shared.active.lock().entry(start_ts).or_insert(0) += 1;
+        Ok(Transaction::new(self.clone(), start_ts))
+    }
+
+    fn end_active(&self, start_ts: u64) {
+        let mut active = self.shared.active.lock();
+        if let Some(n) = active.get_mut(&start_ts) {
+            *n -= 1;
+            if *n == 0 {
+                active.remove(&start_ts);
+            }
+        }
+    }
+
+    /// The oldest timestamp any running transaction may still read at: versions older than
+    /// the newest one at or below it are garbage.
+    pub fn safe_point(&self) -> u64 {
+        let oldest = self.shared.active.lock().keys().next().copied();
+        match oldest {
+            Some(ts) => ts.saturating_sub(1),
+            None => self.shared.last_ts.load(Ordering::Acquire),
+        }
+    }
+
+    /// Reads `key` as of timestamp `ts`. A prewrite lock of a transaction that started at or
+    /// before `ts` makes the answer unknown: [`StorageError::KeyLocked`].
+    pub fn get_at(&self, key: &[u8], ts: u64) -> Result<Option<Vec<u8>>> {
+        self.check_lock(key, ts)?;
+        let prefix = versions_prefix(key);
+        let from = version_key(key, ts);
+        let mut range = self.shared.write.range(from.as_slice()..);
+        while let Some(entry) = range.next_ref() {
+            let (k, v) = entry?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let rec = WriteRecord::decode(v)?;
+            match rec.kind {
+                WriteKind::Put => return Ok(Some(rec.value)),
+                WriteKind::Delete => return Ok(None),
+                _ => continue,
+            }
+        }
+        Ok(None)
+    }
+
+    fn check_lock(&self, key: &[u8], ts: u64) -> Result<()> {
+        if let Some(raw) = self.shared.lock.get(key)? {
+            self.check_lock_record(key, LockRecord::decode(&raw)?, ts)?;
+        }
+        Ok(())
+    }
+
+    /// Decides whether a reader at `ts` may read past `lock`. A lock of a large local
+    /// transaction never blocks: if its primary committed at or before `ts` the key is
+    /// committed on the spot, otherwise the transaction's commit timestamp is (or will be)
+    /// after `ts` and the older version is the right answer. Any other lock of a transaction
+    /// that started at or before `ts` makes the answer unknown.
+    fn check_lock_record(&self, key: &[u8], lock: LockRecord, ts: u64) -> Result<()> {
+        if lock.start_ts > ts || lock.kind == WriteKind::Lock {
+            return Ok(());
+        }
+        if lock.ttl_ms == LOCAL_TTL {
+            if let Some(commit_ts) = self.committed_at(&lock.primary, lock.start_ts)?
+                && commit_ts <= ts
+            {
+                self.commit_keys(&[key.to_vec()], lock.start_ts, commit_ts)?;
+            }
+            return Ok(());
+        }
+        Err(StorageError::KeyLocked {
+            key: key.to_vec(),
+            lock_ts: lock.start_ts,
+            primary: lock.primary,
+        })
+    }
+
+    /// Reads the keys in `[start, end)` (`end = None`: to the end) as of `ts`, in key order, at
+    /// most `limit` of them. Streams: versions are read one leaf at a time.
+    pub fn scan_at(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        ts: u64,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let upper = match end {
+            Some(end) => Bound::Excluded(end.to_vec()),
+            None => Bound::Unbounded,
+        };
+        let locks: Vec<(Vec<u8>, Vec<u8>)> = self
+            .shared
+            .lock
+            .range::<Vec<u8>, _>((Bound::Included(start.to_vec()), upper))
+            .collect::<Result<_>>()?;
+        for (key, raw) in locks {
+            self.check_lock_record(&key, LockRecord::decode(&raw)?, ts)?;
+        }
+        let mut out = Vec::new();
+        let mut scan = VersionScan::new(&self.shared.write, start, end);
+        while out.len() < limit {
+            let Some(item) = scan.next_visible(ts)? else {
+                break;
+            };
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// Commit timestamp of the newest committed put or delete of `key`.
+    fn latest_commit_ts(&self, key: &[u8]) -> Result<Option<u64>> {
+        let prefix = versions_prefix(key);
+        let mut range = self.shared.write.prefix(&prefix);
+        while let Some(entry) = range.next_ref() {
+            let (k, v) = entry?;
+            let rec = WriteRecord::decode(v)?;
+            if matches!(rec.kind, WriteKind::Put | WriteKind::Delete) {
+                return Ok(Some(keys::decode_version_key(k)?.1));
+            }
+        }
+        Ok(None)
+    }
+
+    fn persist_ts(&self, ts: u64) -> Result<()> {
+        self.shared
+            .meta
+            .insert(TS_KEY, &ts.to_le_bytes())
+            .map(|_| ())
+    }
+
+    fn count_abort(&self, reason: AbortReason) {
+        let i = match reason {
+            AbortReason::Conflict => 0,
+            AbortReason::Deadlock => 1,
+            AbortReason::LockTimeout => 2,
+            AbortReason::Locked => 3,
+            AbortReason::User => 4,
+            AbortReason::Error => 5,
+        };
+        self.shared.counters.aborts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counters, with the database's log and checkpoint figures.
+    pub fn metrics(&self) -> MvccMetrics {
+        let c = &self.shared.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (checkpoints, checkpoint_time) = self.shared.db.checkpoint_stats();
+        MvccMetrics {
+            commits: load(&c.commits),
+            aborts_conflict: load(&c.aborts[0]),
+            aborts_deadlock: load(&c.aborts[1]),
+            aborts_lock_timeout: load(&c.aborts[2]),
+            aborts_locked: load(&c.aborts[3]),
+            aborts_user: load(&c.aborts[4]),
+            aborts_error: load(&c.aborts[5]),
+            conflicts: load(&c.conflicts),
+            lock_waits: load(&c.lock_waits),
+            lock_wait_nanos: load(&c.lock_wait_nanos),
+            deadlocks: load(&c.deadlocks),
+            gc_runs: load(&c.gc_runs),
+            gc_versions_removed: load(&c.gc_versions),
+            gc_bytes_reclaimed: load(&c.gc_bytes),
+            wal: self.shared.db.wal_stats(),
+            checkpoints,
+            checkpoint_nanos: checkpoint_time.as_nanos() as u64,
+        }
+    }
+}
+
+/// Walks the version tree over a user-key range and yields, per user key, the version visible
+/// at a timestamp.
+struct VersionScan {
+    range: Range,
+    end_prefix: Option<Vec<u8>>,
+    /// The user key (encoded prefix) whose visible version was already decided.
+    decided: Option<Vec<u8>>,
+}
+
+impl VersionScan {
+    fn new(write: &Tree, start: &[u8], end: Option<&[u8]>) -> VersionScan {
+        VersionScan {
+            range: write.range(versions_prefix(start).as_slice()..),
+            end_prefix: end.map(versions_prefix),
+            decided: None,
+        }
+    }
+
+    fn next_visible(&mut self, ts: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        while let Some(entry) = self.range.next_ref() {
+            let (k, v) = entry?;
+            if let Some(end) = &self.end_prefix
+                && k >= end.as_slice()
+            {
+                return Ok(None);
+            }
+            let body = &k[..k.len() - 8.min(k.len())];
+            if self.decided.as_deref() == Some(body) {
+                continue;
+            }
+            let (user_key, commit_ts) = keys::decode_version_key(k)?;
+            if commit_ts > ts {
+                continue;
+            }
+            let rec = WriteRecord::decode(v)?;
+            match rec.kind {
+                WriteKind::Rollback | WriteKind::Lock => continue,
+                WriteKind::Delete => self.decided = Some(body.to_vec()),
+                WriteKind::Put => {
+                    self.decided = Some(body.to_vec());
+                    return Ok(Some((user_key, rec.value)));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,328 @@
+//! A snapshot-isolated transaction with buffered writes.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::Ordering;
+
+use crate::error::{Result, StorageError};
+
+use super::keys::{self, WriteKind, WriteRecord};
+use super::{AbortReason, MvccStore};
+
+/// A transaction: reads see the snapshot at its start timestamp plus its own writes; writes
+/// are buffered and applied atomically and durably by [`Transaction::commit`]. Dropping an
+/// unfinished transaction rolls it back.
+pub struct Transaction {
+    store: MvccStore,
+    start_ts: u64,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("start_ts", &self.start_ts)
+            .field("writes", &self.writes.len())
+            .finish()
+    }
+}
+
+impl Transaction {
+    pub(super) fn new(store: MvccStore, start_ts: u64) -> Transaction {
+        Transaction {
+            store,
+            start_ts,
+            writes: BTreeMap::new(),
+            finished: false,
+        }
+    }
+
+    /// The snapshot timestamp (also the transaction's id).
+    pub fn start_ts(&self) -> u64 {
+        self.start_ts
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.finished {
+            return Err(StorageError::TxnState {
+                start_ts: self.start_ts,
+                reason: "the transaction has already committed or rolled back".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads `key`: this transaction's own write if it made one, else the snapshot.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        if let Some(own) = self.writes.get(key) {
+            return Ok(own.clone());
+        }
+        self.store.get_at(key, self.start_ts)
+    }
+
+    /// Reads up to `limit` keys of `[start, end)` in order, own writes included.
+    pub fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.check_open()?;
+        let upper = match end {
+            Some(end) => Bound::Excluded(end.to_vec()),
+            None => Bound::Unbounded,
+        };
+        let own: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = self
+            .writes
+            .range::<Vec<u8>, _>((Bound::Included(start.to_vec()), upper))
+            .collect();
+        // Own deletes can hide snapshot rows, so read enough snapshot rows to still fill `limit`.
+        let base =
+            self.store
+                .scan_at(start, end, self.start_ts, limit.saturating_add(own.len()))?;
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = base.into_iter().collect();
+        for (key, value) in own {
+            match value {
+                Some(v) => merged.insert(key.clone(), v.clone()),
+                None => merged.remove(key),
+            };
+        }
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        let encoded = keys::version_key(key, 0).len();
+        let max = self.store.shared.db.max_key_len();
+        if encoded > max {
+            return Err(StorageError::KeyTooLarge {
+                len: key.len(),
+                max: max.saturating_sub(10) / 2,
+            });
+        }
+        Ok(())
+    }
+
+    /// Buffers a write of `value` under `key`.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.check_open()?;
+        self.check_key(key)?;
+        self.writes.insert(key.to_vec(), Some(value.to_vec()));
+        Ok(())
+    }
+
+    /// Buffers a delete of `key`.
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.check_open()?;
+        self.check_key(key)?;
+        self.writes.insert(key.to_vec(), None);
+        Ok(())
+    }
+
+    /// Takes the pessimistic lock on `key` (`SELECT ... FOR UPDATE`), waiting up to the lock-wait
+    /// timeout; fails with [`StorageError::Deadlock`] if waiting would deadlock, and with
+    /// [`StorageError::WriteConflict`] if another transaction committed `key` after this one
+    /// started (the lock would protect a stale read). Either error aborts the transaction.
+    pub fn lock_for_update(&mut self, key: &[u8]) -> Result<()> {
+        self.check_open()?;
+        let result = self
+            .lock_key(key)
+            .and_then(|()| match self.store.latest_commit_ts(key)? {
+                Some(ts) if ts > self.start_ts => {
+                    self.store
+                        .shared
+                        .counters
+                        .conflicts
+                        .fetch_add(1, Ordering::Relaxed);
+                    Err(StorageError::WriteConflict {
+                        key: key.to_vec(),
+                        start_ts: self.start_ts,
+                        conflict_ts: ts,
+                    })
+                }
+                _ => Ok(()),
+            });
+        if let Err(err) = &result {
+            self.abort(reason_of(err));
+        }
+        result
+    }
+
+    fn lock_key(&self, key: &[u8]) -> Result<()> {
+        let shared = &self.store.shared;
+        let acquired = shared
+            .locks
+            .acquire(key, self.start_ts, shared.config.lock_wait_timeout);
+        match &acquired {
+            Ok(a) if !a.waited.is_zero() => {
+                shared.counters.lock_waits.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .lock_wait_nanos
+                    .fetch_add(a.waited.as_nanos() as u64, Ordering::Relaxed);
+            }
+            Err(StorageError::Deadlock { .. }) => {
+                shared.counters.deadlocks.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        acquired.map(|_| ())
+    }
+
+    /// Commits: locks the written keys (waiting for `FOR UPDATE` holders), then in one atomic,
+    /// durable batch checks first-committer-wins and prewrite locks, takes a commit timestamp
+    /// and writes the versions. Returns the commit timestamp (the start timestamp for a
+    /// read-only transaction). On error the transaction is rolled back.
+    pub fn commit(mut self) -> Result<u64> {
+        self.check_open()?;
+        if self.writes.is_empty() {
+            self.finish();
+            self.store
+                .shared
+                .counters
+                .commits
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(self.start_ts);
+        }
+        let result = self.commit_writes();
+        match &result {
+            Ok(_) => {
+                self.finish();
+                self.store
+                    .shared
+                    .counters
+                    .commits
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => self.abort(reason_of(err)),
+        }
+        result
+    }
+
+    fn commit_writes(&self) -> Result<u64> {
+        for key in self.writes.keys() {
+            self.lock_key(key)?;
+        }
+        let frames = self.store.shared.db.stats().capacity_frames as usize;
+        if self.writes.len() > (frames / 8).max(8) {
+            return self.commit_large((frames / 8).max(8));
+        }
+        let store = &self.store;
+        let shared = &store.shared;
+        shared.db.batch(|| {
+            for key in self.writes.keys() {
+                store.check_lock(key, u64::MAX)?;
+                if let Some(ts) = store.latest_commit_ts(key)?
+                    && ts > self.start_ts
+                {
+                    shared.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                    return Err(StorageError::WriteConflict {
+                        key: key.clone(),
+                        start_ts: self.start_ts,
+                        conflict_ts: ts,
+                    });
+                }
+            }
+            let commit_ts = store.next_timestamp();
+            for (key, value) in &self.writes {
+                let record = match value {
+                    Some(v) => WriteRecord::encode(WriteKind::Put, self.start_ts, v),
+                    None => WriteRecord::encode(WriteKind::Delete, self.start_ts, &[]),
+                };
+                shared
+                    .write
+                    .insert(&keys::version_key(key, commit_ts), &record)?;
+            }
+            store.persist_ts(commit_ts)?;
+            Ok(commit_ts)
+        })
+    }
+
+    /// Commits a write set too large for one atomic batch (its pages might not fit the buffer
+    /// pool) the two-phase way, locally: prewrite locks in batches of `chunk` keys, then the
+    /// primary key's commit (the commit point, one small batch), then the other keys. The
+    /// locks carry [`super::LOCAL_TTL`]: readers are never blocked by them, and after a crash
+    /// [`MvccStore::open`] commits or rolls back whatever is left according to the primary.
+    fn commit_large(&self, chunk: usize) -> Result<u64> {
+        use super::twophase::Mutation;
+        let store = &self.store;
+        let muts: Vec<Mutation> = self
+            .writes
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => Mutation::Put(k.clone(), v.clone()),
+                None => Mutation::Delete(k.clone()),
+            })
+            .collect();
+        let keys: Vec<Vec<u8>> = self.writes.keys().cloned().collect();
+        let primary = keys[0].clone();
+        let mut prewritten = 0;
+        for part in muts.chunks(chunk) {
+            if let Err(err) = store.prewrite(part, &primary, self.start_ts, super::LOCAL_TTL) {
+                if matches!(err, StorageError::WriteConflict { .. }) {
+                    store
+                        .shared
+                        .counters
+                        .conflicts
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                // Best effort: whatever is left is rolled back at the next open.
+                for done in keys[..prewritten].chunks(chunk) {
+                    let _ = store.rollback_keys(done, self.start_ts);
+                }
+                return Err(err);
+            }
+            prewritten += part.len();
+        }
+        let commit_ts = store.shared.db.batch(|| {
+            let commit_ts = store.next_timestamp();
+            store.commit_keys(std::slice::from_ref(&primary), self.start_ts, commit_ts)?;
+            Ok(commit_ts)
+        })?;
+        // Committed. A failure from here on leaves locks that readers and the next open resolve.
+        for part in keys[1..].chunks(chunk) {
+            if let Err(err) = store.commit_keys(part, self.start_ts, commit_ts) {
+                tracing::warn!(error = %err, "committing secondary keys failed; they resolve later");
+                break;
+            }
+        }
+        Ok(commit_ts)
+    }
+
+    /// Rolls back: discards the buffered writes and releases the locks.
+    pub fn rollback(mut self) {
+        self.abort(AbortReason::User);
+    }
+
+    fn finish(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            self.store.shared.locks.release_all(self.start_ts);
+            self.store.end_active(self.start_ts);
+        }
+    }
+
+    fn abort(&mut self, reason: AbortReason) {
+        if !self.finished {
+            self.store.count_abort(reason);
+            self.finish();
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.abort(AbortReason::User);
+    }
+}
+
+fn reason_of(err: &StorageError) -> AbortReason {
+    match err {
+        StorageError::WriteConflict { .. } => AbortReason::Conflict,
+        StorageError::Deadlock { .. } => AbortReason::Deadlock,
+        StorageError::LockTimeout { .. } => AbortReason::LockTimeout,
+        StorageError::KeyLocked { .. } => AbortReason::Locked,
+        _ => AbortReason::Error,
+    }
+}

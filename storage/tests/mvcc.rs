@@ -1,0 +1,499 @@
+//! The MVCC store: snapshot isolation anomalies that must not happen (and write skew, which
+//! may), first-committer-wins, pessimistic locks and deadlocks, the two-phase commit
+//! primitives, vacuum, and durability across reopen.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use nq_storage::mvcc::{Mutation, MvccConfig, MvccStore, TxnStatus};
+use nq_storage::{Database, StorageError};
+
+fn config() -> MvccConfig {
+    MvccConfig {
+        lock_wait_timeout: Duration::from_secs(5),
+        gc_interval: None,
+    }
+}
+
+fn open(dir: &std::path::Path) -> (Database, MvccStore) {
+    let db =
+        Database::open_or_create(common::db_path(dir), &common::small_options(4096, 256)).unwrap();
+    let store = MvccStore::open(&db, config()).unwrap();
+    (db, store)
+}
+
+fn put(store: &MvccStore, key: &[u8], value: &[u8]) -> u64 {
+    let mut t = store.begin().unwrap();
+    t.put(key, value).unwrap();
+    t.commit().unwrap()
+}
+
+fn int(v: Option<Vec<u8>>) -> i64 {
+    i64::from_le_bytes(v.expect("value present").try_into().unwrap())
+}
+
+#[test]
+fn test_no_dirty_reads_and_snapshots_are_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    put(&store, b"k", b"v1");
+    let reader = store.begin().unwrap();
+    let mut writer = store.begin().unwrap();
+    writer.put(b"k", b"v2").unwrap();
+    writer.put(b"new", b"x").unwrap();
+    // Uncommitted writes are invisible to others, visible to their own transaction.
+    assert_eq!(reader.get(b"k").unwrap(), Some(b"v1".to_vec()));
+    assert_eq!(writer.get(b"k").unwrap(), Some(b"v2".to_vec()));
+    assert_eq!(reader.get(b"new").unwrap(), None);
+    writer.commit().unwrap();
+    // Committed after the reader's snapshot: still invisible to it (repeatable reads).
+    assert_eq!(reader.get(b"k").unwrap(), Some(b"v1".to_vec()));
+    assert_eq!(reader.scan(b"", None, 10).unwrap().len(), 1);
+    let later = store.begin().unwrap();
+    assert_eq!(later.get(b"k").unwrap(), Some(b"v2".to_vec()));
+    assert_eq!(later.scan(b"", None, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn test_rolled_back_and_dropped_transactions_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    let mut t = store.begin().unwrap();
+    t.put(b"a", b"1").unwrap();
+    t.rollback();
+    {
+        let mut t = store.begin().unwrap();
+        t.put(b"b", b"1").unwrap();
+    }
+    let r = store.begin().unwrap();
+    assert_eq!(r.get(b"a").unwrap(), None);
+    assert_eq!(r.get(b"b").unwrap(), None);
+    assert_eq!(store.metrics().aborts_user, 2);
+}
+
+#[test]
+fn test_first_committer_wins_prevents_lost_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    put(&store, b"counter", &0i64.to_le_bytes());
+    let mut a = store.begin().unwrap();
+    let mut b = store.begin().unwrap();
+    let va = int(a.get(b"counter").unwrap());
+    let vb = int(b.get(b"counter").unwrap());
+    a.put(b"counter", &(va + 1).to_le_bytes()).unwrap();
+    b.put(b"counter", &(vb + 1).to_le_bytes()).unwrap();
+    a.commit().unwrap();
+    let err = b.commit().unwrap_err();
+    assert!(matches!(err, StorageError::WriteConflict { .. }), "{err}");
+    assert_eq!(int(store.begin().unwrap().get(b"counter").unwrap()), 1);
+    let m = store.metrics();
+    assert_eq!((m.conflicts, m.aborts_conflict), (1, 1));
+}
+
+#[test]
+fn test_concurrent_increments_with_retries_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    put(&store, b"counter", &0i64.to_le_bytes());
+    let threads = 4;
+    let per_thread = 25;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let store = store.clone();
+            thread::spawn(move || {
+                for _ in 0..per_thread {
+                    loop {
+                        let mut t = store.begin().unwrap();
+                        let v = int(t.get(b"counter").unwrap());
+                        t.put(b"counter", &(v + 1).to_le_bytes()).unwrap();
+                        match t.commit() {
+                            Ok(_) => break,
+                            Err(StorageError::WriteConflict { .. }) => continue,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let total = int(store.begin().unwrap().get(b"counter").unwrap());
+    assert_eq!(total, threads * per_thread);
+}
+
+#[test]
+fn test_no_read_skew_across_a_concurrent_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    let mut t = store.begin().unwrap();
+    t.put(b"x", &50i64.to_le_bytes()).unwrap();
+    t.put(b"y", &50i64.to_le_bytes()).unwrap();
+    t.commit().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let transfers = {
+        let (store, stop) = (store.clone(), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut done = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut t = store.begin().unwrap();
+                let x = int(t.get(b"x").unwrap());
+                let y = int(t.get(b"y").unwrap());
+                t.put(b"x", &(x - 1).to_le_bytes()).unwrap();
+                t.put(b"y", &(y + 1).to_le_bytes()).unwrap();
+                if t.commit().is_ok() {
+                    done += 1;
+                }
+            }
+            done
+        })
+    };
+    for _ in 0..300 {
+        let r = store.begin().unwrap();
+        let x = int(r.get(b"x").unwrap());
+        thread::yield_now();
+        let y = int(r.get(b"y").unwrap());
+        assert_eq!(x + y, 100, "read skew: x={x} y={y}");
+        let rows = r.scan(b"x", Some(b"z"), 10).unwrap();
+        let sum: i64 = rows
+            .iter()
+            .map(|(_, v)| i64::from_le_bytes(v.as_slice().try_into().unwrap()))
+            .sum();
+        assert_eq!(sum, 100);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(transfers.join().unwrap() > 0);
+}
+
+/// Snapshot isolation allows write skew: both transactions read both keys, each writes a
+/// different one, both commit. Documented in docs/transactions.md; `lock_for_update` prevents it.
+#[test]
+fn test_write_skew_is_allowed_under_si_and_prevented_by_locking() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    let mut t = store.begin().unwrap();
+    t.put(b"alice_on_call", b"1").unwrap();
+    t.put(b"bob_on_call", b"1").unwrap();
+    t.commit().unwrap();
+    let on_call = |t: &nq_storage::mvcc::Transaction| {
+        [&b"alice_on_call"[..], b"bob_on_call"]
+            .iter()
+            .filter(|k| t.get(k).unwrap() == Some(b"1".to_vec()))
+            .count()
+    };
+    let mut a = store.begin().unwrap();
+    let mut b = store.begin().unwrap();
+    assert_eq!((on_call(&a), on_call(&b)), (2, 2));
+    a.put(b"alice_on_call", b"0").unwrap();
+    b.put(b"bob_on_call", b"0").unwrap();
+    a.commit().unwrap();
+    b.commit().unwrap();
+    assert_eq!(
+        on_call(&store.begin().unwrap()),
+        0,
+        "write skew happened, as SI allows"
+    );
+
+    // With both rows locked FOR UPDATE, the second transaction waits for the first and then
+    // sees that its snapshot is stale.
+    put(&store, b"alice_on_call", b"1");
+    put(&store, b"bob_on_call", b"1");
+    let mut a = store.begin().unwrap();
+    let mut b = store.begin().unwrap();
+    a.lock_for_update(b"alice_on_call").unwrap();
+    a.lock_for_update(b"bob_on_call").unwrap();
+    a.put(b"alice_on_call", b"0").unwrap();
+    let waiter = thread::spawn(move || b.lock_for_update(b"alice_on_call"));
+    thread::sleep(Duration::from_millis(50));
+    a.commit().unwrap();
+    let err = waiter.join().unwrap().unwrap_err();
+    assert!(matches!(err, StorageError::WriteConflict { .. }), "{err}");
+}
+
+#[test]
+fn test_deadlock_is_detected_and_one_victim_aborts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    let barrier = Arc::new(Barrier::new(2));
+    let run = |first: &'static [u8], second: &'static [u8]| {
+        let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+        thread::spawn(move || {
+            let mut t = store.begin().unwrap();
+            t.lock_for_update(first).unwrap();
+            barrier.wait();
+            let got = t.lock_for_update(second);
+            if got.is_ok() {
+                t.put(second, b"winner").unwrap();
+                t.commit().unwrap();
+            }
+            got
+        })
+    };
+    let a = run(b"a", b"b");
+    let b = run(b"b", b"a");
+    let results = [a.join().unwrap(), b.join().unwrap()];
+    let deadlocks = results
+        .iter()
+        .filter(|r| matches!(r, Err(StorageError::Deadlock { .. })))
+        .count();
+    assert_eq!(deadlocks, 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    let m = store.metrics();
+    assert_eq!((m.deadlocks, m.aborts_deadlock), (1, 1));
+    assert!(m.lock_waits >= 1, "{m:?}");
+}
+
+#[test]
+fn test_two_phase_commit_and_resolution_from_the_primary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(dir.path());
+    let start = store.next_timestamp();
+    let muts = [
+        Mutation::Put(b"p".to_vec(), b"primary".to_vec()),
+        Mutation::Put(b"s1".to_vec(), b"one".to_vec()),
+        Mutation::Delete(b"s2".to_vec()),
+    ];
+    put(&store, b"s2", b"old");
+    let start = start.max(store.next_timestamp());
+    store.prewrite(&muts, b"p", start, 60_000).unwrap();
+    // Idempotent retry.
+    store.prewrite(&muts, b"p", start, 60_000).unwrap();
+    // Readers at or after the start meet the lock.
+    let err = store.get_at(b"s1", u64::MAX).unwrap_err();
+    assert!(matches!(err, StorageError::KeyLocked { .. }), "{err}");
+    // Another transaction cannot prewrite a locked key.
+    let other = store.next_timestamp();
+    let err = store
+        .prewrite(
+            &[Mutation::Put(b"s1".to_vec(), b"x".to_vec())],
+            b"s1",
+            other,
+            1000,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StorageError::KeyLocked { .. }), "{err}");
+    let status = store.check_txn_status(b"p", start).unwrap();
+    assert!(
+        matches!(status, TxnStatus::Locked { ttl_left_ms } if ttl_left_ms > 0 && ttl_left_ms <= 60_000),
+        "{status:?}"
+    );
+    // Commit only the primary (the coordinator then "dies"), and survive a restart.
+    let commit = store.next_timestamp();
+    store.commit_keys(&[b"p".to_vec()], start, commit).unwrap();
+    drop(store);
+    db.close().unwrap();
+    let (_db, store) = open(dir.path());
+    assert!(store.next_timestamp() > commit);
+    assert_eq!(
+        store.check_txn_status(b"p", start).unwrap(),
+        TxnStatus::Committed(commit)
+    );
+    // A reader resolves the secondaries from the primary.
+    assert_eq!(
+        store.resolve_lock(b"s1").unwrap(),
+        Some(TxnStatus::Committed(commit))
+    );
+    assert_eq!(
+        store.resolve_lock(b"s2").unwrap(),
+        Some(TxnStatus::Committed(commit))
+    );
+    assert_eq!(store.resolve_lock(b"s2").unwrap(), None);
+    let t = store.begin().unwrap();
+    assert_eq!(t.get(b"p").unwrap(), Some(b"primary".to_vec()));
+    assert_eq!(t.get(b"s1").unwrap(), Some(b"one".to_vec()));
+    assert_eq!(t.get(b"s2").unwrap(), None);
+    // Committing again is a no-op; rolling back a committed transaction is refused.
+    store.commit_keys(&[b"s1".to_vec()], start, commit).unwrap();
+    let err = store.rollback_keys(&[b"s1".to_vec()], start).unwrap_err();
+    assert!(matches!(err, StorageError::TxnState { .. }), "{err}");
+}
+
+#[test]
+fn test_abandoned_two_phase_transaction_is_rolled_back_after_its_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    let start = store.next_timestamp();
+    store
+        .prewrite(
+            &[
+                Mutation::Put(b"p".to_vec(), b"1".to_vec()),
+                Mutation::Put(b"s".to_vec(), b"2".to_vec()),
+            ],
+            b"p",
+            start,
+            1,
+        )
+        .unwrap();
+    thread::sleep(Duration::from_millis(5));
+    assert_eq!(
+        store.resolve_lock(b"s").unwrap(),
+        Some(TxnStatus::RolledBack)
+    );
+    assert_eq!(
+        store.check_txn_status(b"p", start).unwrap(),
+        TxnStatus::RolledBack
+    );
+    assert_eq!(store.get_at(b"s", u64::MAX).unwrap(), None);
+    // The coordinator wakes up too late: its commit and a delayed prewrite are refused.
+    let commit = store.next_timestamp();
+    let err = store
+        .commit_keys(&[b"p".to_vec()], start, commit)
+        .unwrap_err();
+    assert!(matches!(err, StorageError::TxnState { .. }), "{err}");
+    let err = store
+        .prewrite(
+            &[Mutation::Put(b"p".to_vec(), b"1".to_vec())],
+            b"p",
+            start,
+            1000,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StorageError::TxnState { .. }), "{err}");
+    // A primary that never saw its prewrite is marked rolled back by the status check.
+    let ghost = store.next_timestamp();
+    assert_eq!(
+        store.check_txn_status(b"ghost", ghost).unwrap(),
+        TxnStatus::RolledBack
+    );
+}
+
+#[test]
+fn test_vacuum_keeps_visible_versions_and_frees_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(dir.path());
+    let value = vec![5u8; 200];
+    for round in 0..10u8 {
+        let mut t = store.begin().unwrap();
+        for k in 0..400u32 {
+            let mut v = value.clone();
+            v[0] = round;
+            t.put(&k.to_be_bytes(), &v).unwrap();
+        }
+        t.commit().unwrap();
+    }
+    let old_reader = store.begin().unwrap();
+    let mut t = store.begin().unwrap();
+    for k in 0..200u32 {
+        t.delete(&k.to_be_bytes()).unwrap();
+    }
+    t.commit().unwrap();
+    let before = db.check_integrity().unwrap();
+    // A running transaction holds the safe point back: its snapshot stays readable, so the
+    // newest value under each tombstone stays too; the nine older values of every key go.
+    let report = store.vacuum(store.safe_point()).unwrap();
+    assert_eq!(report.removed, 400 * 9, "{report:?}");
+    assert_eq!(
+        old_reader.get(&300u32.to_be_bytes()).unwrap().unwrap()[0],
+        9
+    );
+    assert_eq!(
+        old_reader.get(&100u32.to_be_bytes()).unwrap().unwrap()[0],
+        9
+    );
+    drop(old_reader);
+    let after_first = db.check_integrity().unwrap();
+    // Nobody reads that old any more: each deleted key's tombstone and last value go.
+    let report2 = store.vacuum(store.safe_point()).unwrap();
+    assert_eq!(report2.removed, 400, "{report2:?}");
+    let after = db.check_integrity().unwrap();
+    assert!(
+        after.free_pages > before.free_pages && after_first.free_pages > before.free_pages,
+        "vacuum must return pages to the free list: {before:?} -> {after:?}"
+    );
+    let t = store.begin().unwrap();
+    assert_eq!(t.scan(b"", None, 1000).unwrap().len(), 200);
+    assert_eq!(t.get(&399u32.to_be_bytes()).unwrap().unwrap()[0], 9);
+    let m = store.metrics();
+    assert_eq!(m.gc_versions_removed, report.removed + report2.removed);
+    assert!(m.gc_bytes_reclaimed > 400 * 9 * 200, "{m:?}");
+}
+
+#[test]
+fn test_commits_survive_reopen_and_timestamps_keep_increasing() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = {
+        let (db, store) = open(dir.path());
+        for i in 0..50u32 {
+            put(&store, &i.to_be_bytes(), b"v");
+        }
+        let last = put(&store, b"last", b"v");
+        drop(store);
+        db.close().unwrap();
+        last
+    };
+    let (_db, store) = open(dir.path());
+    let t = store.begin().unwrap();
+    assert!(t.start_ts() > last);
+    assert_eq!(t.scan(b"", None, 100).unwrap().len(), 51);
+    assert!(store.metrics().wal.bytes > 0 || store.metrics().commits == 0);
+}
+
+#[test]
+fn test_oversized_keys_are_rejected_with_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    let mut t = store.begin().unwrap();
+    let err = t.put(&vec![0u8; 900], b"v").unwrap_err();
+    assert!(matches!(err, StorageError::KeyTooLarge { .. }), "{err}");
+    t.put(&vec![1u8; 400], b"v").unwrap();
+    t.commit().unwrap();
+}
+
+/// The undo pass: locks of a large local transaction interrupted by a crash are rolled back at
+/// open if its primary never committed, and committed if it did.
+#[test]
+fn test_interrupted_large_transactions_are_resolved_at_open() {
+    use nq_storage::mvcc::LOCAL_TTL;
+    let dir = tempfile::tempdir().unwrap();
+    let (loser, winner, commit) = {
+        let (db, store) = open(dir.path());
+        let loser = store.next_timestamp();
+        let keys = |p: &str| -> Vec<Mutation> {
+            (0..50u32)
+                .map(|i| Mutation::Put(format!("{p}{i:03}").into_bytes(), b"v".to_vec()))
+                .collect()
+        };
+        store
+            .prewrite(&keys("l"), b"l000", loser, LOCAL_TTL)
+            .unwrap();
+        let winner = store.next_timestamp();
+        store
+            .prewrite(&keys("w"), b"w000", winner, LOCAL_TTL)
+            .unwrap();
+        let commit = store.next_timestamp();
+        store
+            .commit_keys(&[b"w000".to_vec()], winner, commit)
+            .unwrap();
+        // A reader is not blocked by either transaction's locks.
+        assert_eq!(store.get_at(b"l007", u64::MAX).unwrap(), None);
+        assert_eq!(store.get_at(b"w007", commit).unwrap(), Some(b"v".to_vec()));
+        drop(store);
+        db.close().unwrap();
+        (loser, winner, commit)
+    };
+    let (_db, store) = open(dir.path());
+    assert_eq!(
+        store.check_txn_status(b"l000", loser).unwrap(),
+        TxnStatus::RolledBack
+    );
+    assert_eq!(
+        store.check_txn_status(b"w000", winner).unwrap(),
+        TxnStatus::Committed(commit)
+    );
+    let t = store.begin().unwrap();
+    assert_eq!(t.scan(b"l", Some(b"m"), 100).unwrap().len(), 0);
+    assert_eq!(t.scan(b"w", Some(b"x"), 100).unwrap().len(), 50);
+    assert_eq!(
+        store.resolve_lock(b"w049").unwrap(),
+        None,
+        "no lock may remain"
+    );
+}
