@@ -6,8 +6,9 @@
 //! the root down and never hold a latch between calls (`Range` copies one leaf at a time and
 //! re-descends for the next), so a slow consumer never blocks the writer. Writers are
 //! serialised per tree by a mutex and use pessimistic latch crabbing (see `write.rs`), so
-//! readers are blocked only on the few nodes a write is changing. Different trees in one file
-//! are written concurrently; they share only the page allocator.
+//! readers are blocked only on the few nodes a write is changing. Every write is also a
+//! mini-transaction of the store (`Store::atomic`), and those run one at a time across the file,
+//! so the log records changes in the order they were made.
 //!
 //! Iteration is not a snapshot: a range sees each key at most once and in order, but may or
 //! may not see keys written while it runs. Snapshots are the MVCC layer's job.
