@@ -21,7 +21,7 @@ use crate::btree::{Tree, TreeShared};
 use crate::bufferpool::{BufferPool, BufferPoolConfig, BufferPoolStats};
 use crate::error::{Result, StorageError};
 use crate::integrity::{self, IntegrityReport};
-use crate::meta::Meta;
+use crate::meta::{META_PREFIX_LEN, Meta};
 use crate::node;
 use crate::page::{self, PageId, PageType};
 use crate::pager::{Pager, io_error};
@@ -122,32 +122,38 @@ impl Database {
                 page::SUPPORTED_PAGE_SIZES
             )));
         }
-        let wal_dir = wal_dir_for(path);
-        if let Ok(entries) = options.vfs.list(&wal_dir)
-            && !entries.is_empty()
-        {
-            return Err(StorageError::IncompatibleFile {
-                path: wal_dir,
-                reason: "a log directory already exists for this new file; remove it first".into(),
-            });
-        }
-        let wal = Wal::open_with(Arc::clone(&options.vfs), &wal_dir, options.wal.clone())?;
-        let meta = Meta {
+        // The data file first: creating it fails if it exists, and only then may a log directory
+        // left without a data file (a deleted database, or a create cut short) be emptied.
+        let page_count = CATALOG_ROOT + 1;
+        let mut meta = Meta {
             page_size: options.page_size as u32,
-            page_count: CATALOG_ROOT + 1,
+            page_count,
             free_head: 0,
             free_len: 0,
             catalog_root: CATALOG_ROOT,
-            checkpoint_lsn: wal.next_lsn(),
+            checkpoint_lsn: 0,
             sequence: 0,
         };
         let pager = Arc::new(Pager::create(&*options.vfs, path, &meta)?);
+        let wal_dir = wal_dir_for(path);
+        if let Ok(names) = options.vfs.list(&wal_dir) {
+            for name in names {
+                let stale = wal_dir.join(name);
+                options
+                    .vfs
+                    .remove(&stale)
+                    .map_err(|e| io_error(&stale, e))?;
+            }
+        }
+        let wal = Wal::open_with(Arc::clone(&options.vfs), &wal_dir, options.wal.clone())?;
+        meta.checkpoint_lsn = wal.next_lsn();
         let pool = BufferPool::new(pager, &options.buffer_pool, Some(Arc::clone(&wal)))?;
         {
             let mut root = pool.create(CATALOG_ROOT)?;
             node::init(&mut root, CATALOG_ROOT, 0);
         }
         let store = Arc::new(Store::new(pool, &meta, wal));
+        // Writes the catalog root, syncs, and only then writes the header.
         store.checkpoint()?;
         Database::assemble(store, RecoveryReport::default(), options)
     }
@@ -190,13 +196,29 @@ impl Database {
         Database::assemble(store, report, options)
     }
 
-    /// Opens the file if it exists, creates it otherwise.
+    /// Opens the file if it exists, creates it otherwise. A file without a header whose first
+    /// page is all zeroes is a create that was cut short (the header is written last) and is
+    /// created again.
     pub fn open_or_create(path: impl AsRef<Path>, options: &Options) -> Result<Database> {
-        match options.vfs.open(path.as_ref()) {
-            Ok(_) => Database::open(path, options),
+        let path = path.as_ref();
+        match options.vfs.open(path) {
+            Ok(file) => {
+                let unfinished = matches!(file.size(), Ok(len) if len >= META_PREFIX_LEN as u64)
+                    && {
+                        let mut head = vec![0u8; META_PREFIX_LEN];
+                        file.read_exact_at(&mut head, 0).is_ok() && head.iter().all(|&b| b == 0)
+                    };
+                drop(file);
+                if unfinished {
+                    tracing::warn!(path = %path.display(), "finishing an interrupted create");
+                    options.vfs.remove(path).map_err(|e| io_error(path, e))?;
+                    return Database::create(path, options);
+                }
+                Database::open(path, options)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Database::create(path, options),
             Err(source) => Err(StorageError::Io {
-                path: path.as_ref().to_path_buf(),
+                path: path.to_path_buf(),
                 source,
             }),
         }

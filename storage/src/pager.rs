@@ -35,7 +35,10 @@ pub struct Pager {
 }
 
 impl Pager {
-    /// Creates a new data file and writes its header. Fails if the file exists.
+    /// Creates a new data file, room for `meta.page_count` pages, and syncs its directory
+    /// entry. Fails if the file exists. The header is *not* written: the caller writes it last,
+    /// once the first pages are on disk, so a file whose header is missing was never finished
+    /// (see `Database::open_or_create`).
     pub fn create(vfs: &dyn Vfs, path: &Path, meta: &Meta) -> Result<Pager> {
         let file = vfs
             .create_new(path)
@@ -50,7 +53,6 @@ impl Pager {
             meta_sequence: AtomicU64::new(meta.sequence),
         };
         pager.ensure_capacity(meta.page_count)?;
-        pager.write_meta(meta)?;
         pager.sync()?;
         // The new file's directory entry must survive a power cut too.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -263,7 +265,9 @@ mod tests {
     fn test_reopen_reads_header_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.nqdb");
-        drop(Pager::create(&StdVfs, &path, &meta(16384)).unwrap());
+        let pager = Pager::create(&StdVfs, &path, &meta(16384)).unwrap();
+        pager.write_meta(&meta(16384)).unwrap();
+        drop(pager);
         let (pager, back) = Pager::open(&StdVfs, &path).unwrap();
         assert_eq!(
             back,

@@ -142,6 +142,9 @@ impl Tree {
             let freed = self.store.free_all(&ctx.freed);
             let value = result?;
             freed?;
+            // Inside a long batch, let pages this batch took from outside every structure be
+            // written back early, so the batch is not limited by the pool's size.
+            self.store.spill_if_large()?;
             Ok(value)
         })?;
         Ok(value)
