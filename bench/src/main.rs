@@ -1,10 +1,13 @@
 //! `nq-bench`: measures NeuroQuantumDB's storage engine against embedded peers (redb, SQLite)
-//! and its buffer pool's eviction policies against each other. Every printed figure is measured
+//! (load, reads, durable commits), its crash recovery time, and its buffer pool's eviction
+//! policies against each other. Every printed figure is measured
 //! in the run that prints it; reads are checked against what was written, and a run that reads
 //! wrong data fails instead of reporting.
 
 mod bufferpool;
+mod commit;
 mod peers;
+mod recovery;
 mod report;
 mod storage;
 mod system;
@@ -28,11 +31,21 @@ struct Cli {
 enum Command {
     /// Ours vs redb vs SQLite: batched load, point lookups, 10k-row scans, file size, peak RSS.
     Storage(storage::StorageArgs),
+    /// Ours vs redb vs SQLite: durable (fsync) commits per second and latency, 1 to many threads.
+    Commit(commit::CommitArgs),
+    /// Ours: time to reopen a crashed (SIGKILLed) database with a large log to replay.
+    Recovery(recovery::RecoveryArgs),
     /// CLOCK vs SIEVE eviction: Zipf lookups with periodic sequential scans on a small pool.
     Bufferpool(bufferpool::BufferpoolArgs),
     /// Runs one engine's `storage` workload in this process (started by `storage`).
     #[command(hide = true)]
     StorageEngine(storage::EngineArgs),
+    /// Runs one engine's `commit` workload in this process (started by `commit`).
+    #[command(hide = true)]
+    CommitEngine(commit::CommitEngineArgs),
+    /// Writes log until killed (started by `recovery`).
+    #[command(hide = true)]
+    RecoveryWriter(recovery::RecoveryWriterArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +54,10 @@ fn main() -> ExitCode {
         Command::Storage(args) => storage::run(args),
         Command::Bufferpool(args) => bufferpool::run(args),
         Command::StorageEngine(args) => storage::run_engine(args),
+        Command::Commit(args) => commit::run(args),
+        Command::CommitEngine(args) => commit::run_engine(args),
+        Command::Recovery(args) => recovery::run(args),
+        Command::RecoveryWriter(args) => recovery::run_writer(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 /// One measured figure, one value per column, printed with a fixed number of decimals.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub metric: &'static str,
+    pub metric: String,
     pub values: Vec<f64>,
     pub decimals: usize,
 }
@@ -29,7 +29,8 @@ impl Report {
         }
     }
 
-    pub fn push(&mut self, metric: &'static str, values: Vec<f64>, decimals: usize) {
+    pub fn push(&mut self, metric: impl Into<String>, values: Vec<f64>, decimals: usize) {
+        let metric = metric.into();
         assert_eq!(
             values.len(),
             self.columns.len(),
@@ -54,7 +55,7 @@ impl Report {
         push_row(&mut out, &header);
         push_row(&mut out, &vec!["---".to_owned(); header.len()]);
         for row in &self.rows {
-            let mut cells = vec![row.metric.to_owned()];
+            let mut cells = vec![row.metric.clone()];
             cells.extend(row.values.iter().map(|v| format_value(*v, row.decimals)));
             if self.ratios {
                 cells.extend(
@@ -73,7 +74,7 @@ impl Report {
         let mut out = String::new();
         for row in &self.rows {
             out.push_str("metric=");
-            out.push_str(row.metric);
+            out.push_str(&row.metric);
             for (column, value) in self.columns.iter().zip(&row.values) {
                 let _ = write!(out, " {column}={}", format_value(*value, row.decimals));
             }

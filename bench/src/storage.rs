@@ -14,12 +14,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::Result;
-use crate::peers::{self, Batch, Commit, EngineConfig, EngineKind};
+use crate::peers::{self, Batch, EngineConfig, EngineKind};
 use crate::report::Report;
 use crate::system;
 use crate::workload::{self, key_bytes, value_for};
 
-/// Rows per insert batch; one commit per batch.
+/// Rows per insert batch; one commit per batch (durable unless `--fast-commits`).
 const BATCH_ROWS: usize = 1_000;
 /// Rows read by each scan; the `scan10k_*` metric names depend on it.
 const SCAN_ROWS: usize = 10_000;
@@ -27,13 +27,14 @@ const SCAN_ROWS: usize = 10_000;
 const RESULT_PREFIX: &str = "NQBENCH_RESULT";
 
 /// The figures a child reports, in report order, with the decimals each is printed with.
-const METRICS: [(&str, usize); 7] = [
+const METRICS: [(&str, usize); 8] = [
     ("insert_per_s", 0),
     ("get_p50_us", 2),
     ("get_p99_us", 2),
     ("scan10k_p50_ms", 2),
     ("scan10k_p99_ms", 2),
     ("file_mb", 1),
+    ("log_mb", 1),
     ("rss_mb", 1),
 ];
 
@@ -65,6 +66,11 @@ pub struct StorageArgs {
     /// noisy run on a shared machine does not decide a comparison.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Per-batch commits in a non-durable mode (ours SyncPolicy::Relaxed, redb
+    /// Durability::None, SQLite synchronous=OFF) with one durable step at the end of the load,
+    /// instead of a durable (fsynced) commit per batch.
+    #[arg(long)]
+    pub fast_commits: bool,
 }
 
 impl StorageArgs {
@@ -84,7 +90,7 @@ impl StorageArgs {
 
     /// The same settings as command-line arguments, for a child process.
     fn to_args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             format!("--rows={}", self.rows),
             format!("--page-size={}", self.page_size),
             format!("--pool-mb={}", self.pool_mb),
@@ -92,7 +98,11 @@ impl StorageArgs {
             format!("--gets={}", self.gets),
             format!("--scans={}", self.scans),
             format!("--seed={}", self.seed),
-        ]
+        ];
+        if self.fast_commits {
+            args.push("--fast-commits".to_owned());
+        }
+        args
     }
 }
 
@@ -159,24 +169,50 @@ pub fn run(args: &StorageArgs) -> Result<()> {
     println!("{}", system::machine_line());
     println!(
         "workload: rows={} (random distinct u64 keys, 8-byte big-endian; 100-byte values), \
-         insert batches of {BATCH_ROWS} rows with one commit each, gets={}, scans={}x{SCAN_ROWS} rows, \
-         page_size={} pool_mb={} seed={}; each figure is the median of {} rounds",
-        args.rows, args.gets, args.scans, args.page_size, args.pool_mb, args.seed, args.repeat
+         insert batches of {BATCH_ROWS} rows with one {} commit each, gets={}, \
+         scans={}x{SCAN_ROWS} rows, page_size={} pool_mb={} seed={}; each figure is the median \
+         of {} rounds",
+        args.rows,
+        if args.fast_commits {
+            "non-durable"
+        } else {
+            "durable"
+        },
+        args.gets,
+        args.scans,
+        args.page_size,
+        args.pool_mb,
+        args.seed,
+        args.repeat
     );
-    println!(
-        "notes: per-batch commits are non-durable for all engines: ours has no WAL yet, so a \
-         commit is a no-op and pages reach disk through the buffer pool's background flusher; \
-         redb commits with Durability::None; SQLite runs journal_mode=WAL, synchronous=OFF. \
-         Each engine is made durable once at the end of the insert phase, timed as part of it: \
-         ours db.flush(), redb a last commit with Durability::Immediate, SQLite \
-         synchronous=FULL then wal_checkpoint(FULL)."
-    );
+    if args.fast_commits {
+        println!(
+            "notes: --fast-commits: per-batch commits are non-durable for all engines: ours \
+             runs each batch in db.batch(..) with SyncPolicy::Relaxed (log written to the OS, \
+             background fsync every second), redb commits with Durability::None, SQLite runs \
+             journal_mode=WAL, synchronous=OFF. Each engine is made durable once at \
+             the end of the insert phase, timed as part of it: ours db.flush() (a checkpoint), \
+             redb an empty commit with Durability::Immediate, SQLite synchronous=FULL then \
+             wal_checkpoint(FULL)."
+        );
+    } else {
+        println!(
+            "notes: every per-batch commit is durable (fsynced before it returns) for all \
+             engines: ours runs each batch in db.batch(..) (write-ahead log flushed and \
+             fdatasync'd, default checkpoint_wal_bytes=128 MiB), redb commits with \
+             Durability::Immediate, SQLite runs journal_mode=WAL, synchronous=FULL. \
+             --fast-commits measures the old non-durable mode."
+        );
+    }
     println!(
         "notes: every engine gets a {} MiB page cache (ours buffer pool, redb set_cache_size, \
          SQLite cache_size). redb and SQLite read inside one read transaction per run; ours has \
          none. Each engine runs in its own process; rss_mb is that process's peak (VmHWM), \
          including the harness's own arrays (keys, lookup order, timings: {:.1} MiB). file_mb is the disk space (allocated blocks) of every file the engine \
-         left in its directory after the load (SQLite: db, -wal, -shm). MiB = 2^20 bytes. \
+         left in its directory after the load, logs included (ours: data file and -wal \
+         segments; SQLite: db, -wal, -shm); log_mb is the part of it taken by write-ahead logs \
+         (ours data.nqdb-wal/, kept until a checkpoint; SQLite -wal; redb has none). MiB = \
+         2^20 bytes. \
          Ratios are ours/peer: above 1 is better for insert_per_s, below 1 for the rest.",
         args.pool_mb,
         ((args.rows + 2 * args.gets + 2 * args.scans) * 8) as f64 / MIB
@@ -223,6 +259,7 @@ pub fn run_engine(args: &EngineArgs) -> Result<()> {
     let config = EngineConfig {
         page_size: settings.page_size,
         cache_bytes: settings.pool_mb << 20,
+        durable_commits: !settings.fast_commits,
     };
 
     let mut keys = workload::generate_keys(settings.rows, settings.seed);
@@ -231,23 +268,23 @@ pub fn run_engine(args: &EngineArgs) -> Result<()> {
     // Insert phase: batches are encoded before their timed insert+commit.
     let mut batch = Batch::default();
     let mut insert_time = Duration::ZERO;
-    let batches = keys.len().div_ceil(BATCH_ROWS);
-    for (i, chunk) in keys.chunks(BATCH_ROWS).enumerate() {
+    for chunk in keys.chunks(BATCH_ROWS) {
         batch.pairs.clear();
         batch
             .pairs
             .extend(chunk.iter().map(|&k| (key_bytes(k), value_for(k))));
-        let commit = if i + 1 == batches {
-            Commit::Durable
-        } else {
-            Commit::Fast
-        };
         let start = Instant::now();
-        engine.insert_batch(&batch, commit)?;
+        engine.insert_batch(&batch)?;
+        insert_time += start.elapsed();
+    }
+    if settings.fast_commits {
+        let start = Instant::now();
+        engine.make_durable()?;
         insert_time += start.elapsed();
     }
     let insert_per_s = keys.len() as f64 / insert_time.as_secs_f64();
     let file_bytes = dir_size(dir.path())?;
+    let log_bytes = log_size(dir.path())?;
     eprintln!(
         "[{name}] insert: {} rows in {:.2} s",
         keys.len(),
@@ -320,19 +357,43 @@ pub fn run_engine(args: &EngineArgs) -> Result<()> {
     println!(
         "{RESULT_PREFIX} engine={name} insert_per_s={insert_per_s} get_p50_us={get_p50_us} \
          get_p99_us={get_p99_us} scan10k_p50_ms={scan_p50_ms} scan10k_p99_ms={scan_p99_ms} \
-         file_mb={} rss_mb={}",
+         file_mb={} log_mb={} rss_mb={}",
         file_bytes as f64 / MIB,
+        log_bytes as f64 / MIB,
         rss as f64 / MIB
     );
     Ok(())
 }
 
-/// Disk space used by the regular files directly inside `dir`.
-fn dir_size(dir: &Path) -> Result<u64> {
+/// Disk space used by write-ahead logs in `dir`: every file or directory whose name ends in
+/// `-wal` (ours `data.nqdb-wal/`, SQLite `data.sqlite-wal`).
+fn log_size(dir: &Path) -> Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
-        let meta = entry?.metadata()?;
-        if meta.is_file() {
+        let entry = entry?;
+        if !entry.file_name().to_string_lossy().ends_with("-wal") {
+            continue;
+        }
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            total += dir_size(&entry.path())?;
+        } else if meta.is_file() {
+            total += std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+        }
+    }
+    Ok(total)
+}
+
+/// Disk space used by the regular files inside `dir` and its subdirectories (our log segments
+/// live in `data.nqdb-wal/`).
+pub fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            total += dir_size(&entry.path())?;
+        } else if meta.is_file() {
             // Bytes allocated on disk, not the logical length: our file grows in sparse extents
             // (`set_len`) whose unwritten tail occupies no disk space. For the peers' files,
             // which are written densely, the two agree.

@@ -49,6 +49,16 @@ pub fn value_for(key: u64) -> [u8; VALUE_LEN] {
     out
 }
 
+/// The `index`-th key of a stream: random-looking, distinct for distinct indices of one seed
+/// (SplitMix64's finaliser is a bijection), and recomputable from the index alone, so a process
+/// can check what another wrote without either holding a key array.
+pub fn scrambled_key(index: u64, seed: u64) -> u64 {
+    let mut state = index
+        .wrapping_add(seed.wrapping_mul(0xD6E8_FEB8_6659_FD93))
+        .wrapping_sub(0x9E37_79B9_7F4A_7C15);
+    splitmix64(&mut state)
+}
+
 fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
@@ -85,6 +95,16 @@ mod tests {
     fn values_depend_on_the_key() {
         assert_eq!(value_for(1), value_for(1));
         assert_ne!(value_for(1), value_for(2));
+    }
+
+    #[test]
+    fn scrambled_keys_are_distinct() {
+        let mut keys: Vec<u64> = (0..100_000).map(|i| scrambled_key(i, 42)).collect();
+        assert_eq!(keys[7], scrambled_key(7, 42));
+        assert_ne!(keys[7], scrambled_key(7, 43));
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), 100_000);
     }
 
     #[test]

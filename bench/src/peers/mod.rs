@@ -1,8 +1,11 @@
-//! The engines the `storage` benchmark compares, behind one small trait so every engine runs the
-//! very same workload code.
+//! The engines the benchmarks compare, behind small traits so every engine runs the very same
+//! workload code.
 //!
-//! The trait mirrors what the benchmark needs, not any engine's API: a batch insert with one
-//! commit, a point lookup that hands the value to the caller, and a bounded forward scan.
+//! The traits mirror what the benchmarks need, not any engine's API. [`Engine`] (the `storage`
+//! benchmark): a batch insert with one commit, a point lookup that hands the value to the
+//! caller, and a bounded forward scan. [`SharedEngine`] and [`Committer`] (the `commit`
+//! benchmark): one database shared by many threads, each committing small durable
+//! transactions through its own handle.
 
 mod ours;
 mod redb;
@@ -43,21 +46,18 @@ pub struct EngineConfig {
     pub page_size: usize,
     /// Page cache budget given to every engine, in bytes.
     pub cache_bytes: usize,
+    /// `true`: every commit is durable (on disk, fsynced) when it returns. `false`: commits use
+    /// the engine's least durable mode and [`Engine::make_durable`] ends the load.
+    pub durable_commits: bool,
 }
 
-/// How a batch's commit must behave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Commit {
-    /// The engine's least durable commit (per-batch commits of the load).
-    Fast,
-    /// The one commit that makes everything so far durable (the end of the load).
-    Durable,
-}
+/// A row as the benchmarks write it: an 8-byte key and a 100-byte value.
+pub type Pair = ([u8; 8], [u8; crate::workload::VALUE_LEN]);
 
 /// One batch of encoded keys and values, built before the timed insert.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub pairs: Vec<([u8; 8], [u8; crate::workload::VALUE_LEN])>,
+    pub pairs: Vec<Pair>,
 }
 
 /// What a scan read, enough to check that it read the right rows.
@@ -85,8 +85,11 @@ impl ScanSummary {
 
 /// One engine under test, holding an open database in its own directory.
 pub trait Engine {
-    /// Inserts every pair of `batch` and commits once.
-    fn insert_batch(&mut self, batch: &Batch, commit: Commit) -> Result<()>;
+    /// Inserts every pair of `batch` and commits once, durably if
+    /// [`EngineConfig::durable_commits`].
+    fn insert_batch(&mut self, batch: &Batch) -> Result<()>;
+    /// Makes every commit so far durable; ends a load whose commits were not.
+    fn make_durable(&mut self) -> Result<()>;
     /// Called before the read phases: the peers open one read transaction for all reads, as
     /// ours has no transactions to open.
     fn begin_reads(&mut self) -> Result<()>;
@@ -104,5 +107,39 @@ pub fn create(kind: EngineKind, dir: &Path, config: EngineConfig) -> Result<Box<
         EngineKind::Ours => Box::new(ours::OursEngine::create(dir, config)?),
         EngineKind::Redb => Box::new(self::redb::RedbEngine::create(dir, config)?),
         EngineKind::Sqlite => Box::new(sqlite::SqliteEngine::create(dir, config)?),
+    })
+}
+
+/// One database shared by the threads of the `commit` benchmark.
+pub trait SharedEngine {
+    /// A handle for one committer thread.
+    fn committer(&self) -> Result<Box<dyn Committer>>;
+    /// Rows in the table, counted by reading them all.
+    fn count(&self) -> Result<u64>;
+    /// Looks `key` up and copies its value into `out`; `false` if the key is absent.
+    fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool>;
+    /// Log syncs (fsyncs) issued and log bytes appended so far, for engines that count them.
+    fn log_counters(&self) -> Option<(u64, u64)> {
+        None
+    }
+}
+
+/// One committer thread's handle on a [`SharedEngine`].
+pub trait Committer: Send {
+    /// Inserts `pairs` in one transaction and returns once that transaction is durable.
+    fn commit(&mut self, pairs: &[Pair]) -> Result<()>;
+}
+
+/// Creates a fresh database for `kind` in the empty directory `dir`, for concurrent durable
+/// commits (every commit is durable, whatever `config.durable_commits` says).
+pub fn create_shared(
+    kind: EngineKind,
+    dir: &Path,
+    config: EngineConfig,
+) -> Result<Box<dyn SharedEngine>> {
+    Ok(match kind {
+        EngineKind::Ours => Box::new(ours::OursShared::create(dir, config)?),
+        EngineKind::Redb => Box::new(self::redb::RedbShared::create(dir, config)?),
+        EngineKind::Sqlite => Box::new(sqlite::SqliteShared::create(dir, config)?),
     })
 }

@@ -1,12 +1,45 @@
-//! nq-storage. It has no WAL yet, so a "commit" is nothing: writes land in the buffer pool and
-//! reach the file through its background flusher, and `Database::flush` is the one durable point.
+//! nq-storage. Every commit is a `Database::batch`. With durable commits the log runs
+//! `SyncPolicy::Fsync` (the default): the batch's records are written and fsynced before it
+//! returns, and concurrent batches share fsyncs through group commit. With fast commits it runs
+//! `SyncPolicy::Relaxed`: the records reach the operating system, a background thread fsyncs
+//! every [`RELAXED_SYNC`], and `Database::flush` (a checkpoint) ends the load.
 
 use std::path::Path;
+use std::time::Duration;
 
+use nq_storage::wal::{SyncPolicy, WalConfig};
 use nq_storage::{BufferPoolConfig, Database, Options, Tree};
 
-use super::{Batch, Commit, Engine, EngineConfig, ScanSummary};
+use super::{Batch, Committer, Engine, EngineConfig, Pair, ScanSummary, SharedEngine};
 use crate::Result;
+
+/// Background log sync interval of the fast (non-durable) commit mode.
+pub const RELAXED_SYNC: Duration = Duration::from_secs(1);
+
+fn create_db(dir: &Path, config: EngineConfig) -> Result<(Database, Tree)> {
+    let sync = if config.durable_commits {
+        SyncPolicy::Fsync
+    } else {
+        SyncPolicy::Relaxed {
+            interval: RELAXED_SYNC,
+        }
+    };
+    let options = Options {
+        page_size: config.page_size,
+        buffer_pool: BufferPoolConfig {
+            budget_bytes: config.cache_bytes,
+            ..BufferPoolConfig::default()
+        },
+        wal: WalConfig {
+            sync,
+            ..WalConfig::default()
+        },
+        ..Options::default()
+    };
+    let db = Database::create(dir.join("data.nqdb"), &options)?;
+    let tree = db.create_tree("kv")?;
+    Ok((db, tree))
+}
 
 pub struct OursEngine {
     db: Database,
@@ -15,28 +48,24 @@ pub struct OursEngine {
 
 impl OursEngine {
     pub fn create(dir: &Path, config: EngineConfig) -> Result<OursEngine> {
-        let options = Options {
-            page_size: config.page_size,
-            buffer_pool: BufferPoolConfig {
-                budget_bytes: config.cache_bytes,
-                ..BufferPoolConfig::default()
-            },
-            ..Options::default()
-        };
-        let db = Database::create(dir.join("data.nqdb"), &options)?;
-        let tree = db.create_tree("kv")?;
+        let (db, tree) = create_db(dir, config)?;
         Ok(OursEngine { db, tree })
     }
 }
 
 impl Engine for OursEngine {
-    fn insert_batch(&mut self, batch: &Batch, commit: Commit) -> Result<()> {
-        for (key, value) in &batch.pairs {
-            self.tree.insert(key, value)?;
-        }
-        if commit == Commit::Durable {
-            self.db.flush()?;
-        }
+    fn insert_batch(&mut self, batch: &Batch) -> Result<()> {
+        self.db.batch(|| {
+            for (key, value) in &batch.pairs {
+                self.tree.insert(key, value)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn make_durable(&mut self) -> Result<()> {
+        self.db.flush()?;
         Ok(())
     }
 
@@ -64,6 +93,68 @@ impl Engine for OursEngine {
         let OursEngine { db, tree } = *self;
         drop(tree);
         db.close()?;
+        Ok(())
+    }
+}
+
+/// The `commit` benchmark's shared database: every thread gets clones of the same handles.
+pub struct OursShared {
+    db: Database,
+    tree: Tree,
+}
+
+impl OursShared {
+    pub fn create(dir: &Path, config: EngineConfig) -> Result<OursShared> {
+        let config = EngineConfig {
+            durable_commits: true,
+            ..config
+        };
+        let (db, tree) = create_db(dir, config)?;
+        Ok(OursShared { db, tree })
+    }
+}
+
+impl SharedEngine for OursShared {
+    fn committer(&self) -> Result<Box<dyn Committer>> {
+        Ok(Box::new(OursCommitter {
+            db: self.db.clone(),
+            tree: self.tree.clone(),
+        }))
+    }
+
+    fn count(&self) -> Result<u64> {
+        let mut count = 0;
+        let mut range = self.tree.iter();
+        while let Some(item) = range.next_ref() {
+            item?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        Ok(self.tree.get_into(key, out)?)
+    }
+
+    fn log_counters(&self) -> Option<(u64, u64)> {
+        let stats = self.db.wal_stats();
+        Some((stats.syncs, stats.bytes))
+    }
+}
+
+struct OursCommitter {
+    db: Database,
+    tree: Tree,
+}
+
+impl Committer for OursCommitter {
+    fn commit(&mut self, pairs: &[Pair]) -> Result<()> {
+        self.db.batch(|| {
+            for (key, value) in pairs {
+                self.tree.insert(key, value)?;
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 }
