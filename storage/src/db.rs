@@ -184,13 +184,15 @@ impl Database {
         let store = Arc::new(Store::new(pool, &meta, wal));
         let report = store.recover(meta.checkpoint_lsn)?;
         if report.records > 0 {
+            // No checkpoint here: the replayed pages are dirty in the pool and their log stays
+            // until the background checkpointer (or close) writes them, so opening does not
+            // wait for a whole checkpoint's worth of page writes.
             tracing::info!(
                 records = report.records,
                 pages = report.pages_applied,
                 ms = report.duration.as_millis() as u64,
                 "replayed the log"
             );
-            store.checkpoint()?;
         }
         store.read_node(meta.catalog_root, None)?;
         Database::assemble(store, report, options)

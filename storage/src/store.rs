@@ -277,6 +277,9 @@ impl Store {
             ..RecoveryReport::default()
         };
         self.checkpoints.last_lsn.store(from, Ordering::Relaxed);
+        // Pages last changed at or before the checkpoint get a full image on their next change,
+        // exactly as if the checkpoint had just run in this process.
+        self.pool.set_full_image_below(from);
         let corrupt = |lsn: Lsn, reason: String| StorageError::LogCorruption {
             path: self.wal.dir().to_path_buf(),
             lsn,
