@@ -213,8 +213,9 @@ pub fn run(args: &CommitArgs) -> Result<()> {
         args.repeat
     );
     println!(
-        "notes: every commit is durable (fsynced) before it returns: ours db.batch(..) (one \
-         batch per commit; concurrent batches share fsyncs through group commit), redb \
+        "notes: every commit is durable (fsynced) before it returns: ours an MVCC transaction \
+         (MvccStore::begin, put, commit: snapshot, first-committer-wins check and versioned \
+         write in one batch; concurrent commits share fsyncs through group commit), redb \
          Durability::Immediate (write transactions are serialised: threads wait in \
          begin_write), SQLite journal_mode=WAL, synchronous=FULL, one connection per thread, \
          BEGIN IMMEDIATE, busy_timeout=600 s. per_s counts commits of all threads over the wall \

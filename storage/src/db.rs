@@ -499,10 +499,6 @@ impl Database {
         Ok(())
     }
 
-    pub(crate) fn store(&self) -> &Arc<Store> {
-        &self.inner.store
-    }
-
     /// What recovery replayed when this database was opened.
     pub fn recovery_report(&self) -> RecoveryReport {
         self.inner.recovery

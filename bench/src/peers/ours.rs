@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nq_storage::wal::{SyncPolicy, WalConfig};
+use nq_storage::mvcc::{MvccConfig, MvccStore};
 use nq_storage::{BufferPoolConfig, Database, Options, Tree};
 
 use super::{Batch, Committer, Engine, EngineConfig, Pair, ScanSummary, SharedEngine};
@@ -97,10 +98,11 @@ impl Engine for OursEngine {
     }
 }
 
-/// The `commit` benchmark's shared database: every thread gets clones of the same handles.
+/// The `commit` benchmark's shared database: MVCC transactions, every thread with a clone of
+/// the same store.
 pub struct OursShared {
     db: Database,
-    tree: Tree,
+    store: MvccStore,
 }
 
 impl OursShared {
@@ -109,31 +111,39 @@ impl OursShared {
             durable_commits: true,
             ..config
         };
-        let (db, tree) = create_db(dir, config)?;
-        Ok(OursShared { db, tree })
+        let (db, _) = create_db(dir, config)?;
+        let store = MvccStore::open(
+            &db,
+            MvccConfig {
+                gc_interval: None,
+                ..MvccConfig::default()
+            },
+        )?;
+        Ok(OursShared { db, store })
     }
 }
 
 impl SharedEngine for OursShared {
     fn committer(&self) -> Result<Box<dyn Committer>> {
         Ok(Box::new(OursCommitter {
-            db: self.db.clone(),
-            tree: self.tree.clone(),
+            store: self.store.clone(),
         }))
     }
 
     fn count(&self) -> Result<u64> {
-        let mut count = 0;
-        let mut range = self.tree.iter();
-        while let Some(item) = range.next_ref() {
-            item?;
-            count += 1;
-        }
-        Ok(count)
+        let t = self.store.begin()?;
+        Ok(t.scan(b"", None, usize::MAX)?.len() as u64)
     }
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        Ok(self.tree.get_into(key, out)?)
+        match self.store.begin()?.get(key)? {
+            Some(v) => {
+                out.clear();
+                out.extend_from_slice(&v);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     fn log_counters(&self) -> Option<(u64, u64)> {
@@ -143,18 +153,17 @@ impl SharedEngine for OursShared {
 }
 
 struct OursCommitter {
-    db: Database,
-    tree: Tree,
+    store: MvccStore,
 }
 
 impl Committer for OursCommitter {
+    /// One snapshot-isolated transaction: begin, the writes, commit (durable on return).
     fn commit(&mut self, pairs: &[Pair]) -> Result<()> {
-        self.db.batch(|| {
-            for (key, value) in pairs {
-                self.tree.insert(key, value)?;
-            }
-            Ok(())
-        })?;
+        let mut t = self.store.begin()?;
+        for (key, value) in pairs {
+            t.put(key, value)?;
+        }
+        t.commit()?;
         Ok(())
     }
 }

@@ -25,9 +25,10 @@
 //! and [`MvccStore::check_txn_status`] / [`MvccStore::resolve_lock`] finish or undo them from
 //! their primary key (see `twophase.rs`).
 //!
-//! Snapshot visibility is tied to durability: a start timestamp is taken while no commit is
-//! being applied, and `begin` waits until every commit before it is durable, so no transaction
-//! ever reads data a crash could take back.
+//! Snapshot visibility is tied to durability: a transaction's snapshot is the newest commit
+//! whose durable batch has returned (commits are applied and logged in timestamp order, so every
+//! earlier one is durable too), so no transaction ever reads data a crash could take back, and
+//! `begin` never waits.
 //!
 //! The isolation level is snapshot isolation. Dirty reads, lost updates and read skew cannot
 //! happen; write skew can (two transactions that read overlapping data and write disjoint keys
@@ -164,6 +165,9 @@ struct Shared {
     config: MvccConfig,
     /// The last timestamp handed out.
     last_ts: AtomicU64,
+    /// The newest commit timestamp whose commit is durable, together with every commit before
+    /// it (commits are logged in timestamp order): new transactions read at this snapshot.
+    visible_ts: AtomicU64,
     locks: LockManager,
     /// Start timestamps of running transactions (with counts), for the vacuum's safe point.
     active: Mutex<BTreeMap<u64, usize>>,
@@ -233,6 +237,7 @@ impl MvccStore {
                 lock,
                 meta,
                 last_ts: AtomicU64::new(last),
+                visible_ts: AtomicU64::new(last),
                 locks: LockManager::default(),
                 active: Mutex::new(BTreeMap::new()),
                 counters: Counters::default(),
@@ -285,23 +290,24 @@ impl MvccStore {
         self.shared.last_ts.fetch_max(ts, Ordering::AcqRel);
     }
 
-    /// A timestamp whose snapshot shows every commit acknowledged so far, and only durable
-    /// ones: taken while no commit is being applied, then the log is flushed up to that point.
-    pub fn snapshot_timestamp(&self) -> Result<u64> {
-        let store = self.shared.db.store();
-        let (ts, lsn) = {
-            let _no_commit_in_flight = store.atomic_guard();
-            (self.next_timestamp(), store.wal.next_lsn())
-        };
-        store.wal.flush(lsn)?;
-        Ok(ts)
+    /// The snapshot new transactions read at: every commit acknowledged so far, and only
+    /// durable ones. No waiting: commits publish their timestamp once durable, and since they
+    /// are applied and logged in timestamp order, everything at or below it is durable too.
+    pub fn snapshot_timestamp(&self) -> u64 {
+        self.shared.visible_ts.load(Ordering::Acquire)
+    }
+
+    /// Makes a durable commit visible to transactions that begin from now on.
+    fn publish(&self, commit_ts: u64) {
+        self.shared.visible_ts.fetch_max(commit_ts, Ordering::AcqRel);
     }
 
     /// Starts a transaction.
     pub fn begin(&self) -> Result<Transaction> {
-        let start_ts = self.snapshot_timestamp()?;
+        let start_ts = self.snapshot_timestamp();
+        let id = self.next_timestamp();
         *self.shared.active.lock().entry(start_ts).or_insert(0) += 1;
-        Ok(Transaction::new(self.clone(), start_ts))
+        Ok(Transaction::new(self.clone(), start_ts, id))
     }
 
     fn end_active(&self, start_ts: u64) {
@@ -319,8 +325,8 @@ impl MvccStore {
     pub fn safe_point(&self) -> u64 {
         let oldest = self.shared.active.lock().keys().next().copied();
         match oldest {
-            Some(ts) => ts.saturating_sub(1),
-            None => self.shared.last_ts.load(Ordering::Acquire),
+            Some(ts) => ts,
+            None => self.snapshot_timestamp(),
         }
     }
 

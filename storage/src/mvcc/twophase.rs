@@ -134,7 +134,9 @@ impl MvccStore {
                 self.commit_one(key, start_ts, commit_ts)?;
             }
             self.persist_ts(commit_ts)
-        })
+        })?;
+        self.publish(commit_ts);
+        Ok(())
     }
 
     fn commit_one(&self, key: &[u8], start_ts: u64, commit_ts: u64) -> Result<()> {

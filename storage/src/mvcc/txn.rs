@@ -14,7 +14,10 @@ use super::{AbortReason, MvccStore};
 /// unfinished transaction rolls it back.
 pub struct Transaction {
     store: MvccStore,
+    /// The snapshot: the newest commit durable when the transaction began.
     start_ts: u64,
+    /// Unique id (a fresh timestamp): the lock owner and the two-phase transaction id.
+    id: u64,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     finished: bool,
 }
@@ -23,24 +26,31 @@ impl std::fmt::Debug for Transaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transaction")
             .field("start_ts", &self.start_ts)
+            .field("id", &self.id)
             .field("writes", &self.writes.len())
             .finish()
     }
 }
 
 impl Transaction {
-    pub(super) fn new(store: MvccStore, start_ts: u64) -> Transaction {
+    pub(super) fn new(store: MvccStore, start_ts: u64, id: u64) -> Transaction {
         Transaction {
             store,
             start_ts,
+            id,
             writes: BTreeMap::new(),
             finished: false,
         }
     }
 
-    /// The snapshot timestamp (also the transaction's id).
+    /// The snapshot timestamp: the transaction sees exactly the commits at or before it.
     pub fn start_ts(&self) -> u64 {
         self.start_ts
+    }
+
+    /// The transaction's unique id (lock owner in deadlock reports).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     fn check_open(&self) -> Result<()> {
@@ -153,7 +163,7 @@ impl Transaction {
         let shared = &self.store.shared;
         let acquired = shared
             .locks
-            .acquire(key, self.start_ts, shared.config.lock_wait_timeout);
+            .acquire(key, self.id, shared.config.lock_wait_timeout);
         match &acquired {
             Ok(a) if !a.waited.is_zero() => {
                 shared.counters.lock_waits.fetch_add(1, Ordering::Relaxed);
@@ -187,7 +197,8 @@ impl Transaction {
         }
         let result = self.commit_writes();
         match &result {
-            Ok(_) => {
+            Ok(commit_ts) => {
+                self.store.publish(*commit_ts);
                 self.finish();
                 self.store
                     .shared
@@ -227,8 +238,8 @@ impl Transaction {
             let commit_ts = store.next_timestamp();
             for (key, value) in &self.writes {
                 let record = match value {
-                    Some(v) => WriteRecord::encode(WriteKind::Put, self.start_ts, v),
-                    None => WriteRecord::encode(WriteKind::Delete, self.start_ts, &[]),
+                    Some(v) => WriteRecord::encode(WriteKind::Put, self.id, v),
+                    None => WriteRecord::encode(WriteKind::Delete, self.id, &[]),
                 };
                 shared
                     .write
@@ -257,9 +268,23 @@ impl Transaction {
             .collect();
         let keys: Vec<Vec<u8>> = self.writes.keys().cloned().collect();
         let primary = keys[0].clone();
+        // The keys are locked against other local transactions; check what committed between
+        // the snapshot and the locking (prewrite itself checks against the id, a later time).
+        for key in &keys {
+            if let Some(ts) = store.latest_commit_ts(key)?
+                && ts > self.start_ts
+            {
+                store.shared.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                return Err(StorageError::WriteConflict {
+                    key: key.clone(),
+                    start_ts: self.start_ts,
+                    conflict_ts: ts,
+                });
+            }
+        }
         let mut prewritten = 0;
         for part in muts.chunks(chunk) {
-            if let Err(err) = store.prewrite(part, &primary, self.start_ts, super::LOCAL_TTL) {
+            if let Err(err) = store.prewrite(part, &primary, self.id, super::LOCAL_TTL) {
                 if matches!(err, StorageError::WriteConflict { .. }) {
                     store
                         .shared
@@ -269,7 +294,7 @@ impl Transaction {
                 }
                 // Best effort: whatever is left is rolled back at the next open.
                 for done in keys[..prewritten].chunks(chunk) {
-                    let _ = store.rollback_keys(done, self.start_ts);
+                    let _ = store.rollback_keys(done, self.id);
                 }
                 return Err(err);
             }
@@ -277,12 +302,12 @@ impl Transaction {
         }
         let commit_ts = store.shared.db.batch(|| {
             let commit_ts = store.next_timestamp();
-            store.commit_keys(std::slice::from_ref(&primary), self.start_ts, commit_ts)?;
+            store.commit_keys(std::slice::from_ref(&primary), self.id, commit_ts)?;
             Ok(commit_ts)
         })?;
         // Committed. A failure from here on leaves locks that readers and the next open resolve.
         for part in keys[1..].chunks(chunk) {
-            if let Err(err) = store.commit_keys(part, self.start_ts, commit_ts) {
+            if let Err(err) = store.commit_keys(part, self.id, commit_ts) {
                 tracing::warn!(error = %err, "committing secondary keys failed; they resolve later");
                 break;
             }
@@ -298,7 +323,7 @@ impl Transaction {
     fn finish(&mut self) {
         if !self.finished {
             self.finished = true;
-            self.store.shared.locks.release_all(self.start_ts);
+            self.store.shared.locks.release_all(self.id);
             self.store.end_active(self.start_ts);
         }
     }
