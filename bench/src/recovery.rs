@@ -203,8 +203,9 @@ pub fn run(args: &RecoveryArgs) -> Result<()> {
     );
     println!(
         "notes: recovery_s is the wall time of Database::open on the crashed files: it replays \
-         the log from the last checkpoint (replay_s = recovery_report().duration) and then \
-         checkpoints (writes the replayed pages, syncs). records/pages_applied/pages_skipped \
+         the log from the last checkpoint (replay_s = recovery_report().duration; the rest is \
+         opening the files and the log's tail check; the replayed pages stay dirty for the \
+         background checkpointer). records/pages_applied/pages_skipped \
          come from recovery_report(); log_replayed_mb is to_lsn - from_lsn. After the open, all \
          {} rows were counted by a full scan, the last acknowledged key, the whole last batch \
          and {SAMPLE_ROWS} evenly spaced rows were read back with their values, and the next, \

@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use nq_storage::wal::{SyncPolicy, WalConfig};
 use nq_storage::mvcc::{MvccConfig, MvccStore};
+use nq_storage::wal::{SyncPolicy, WalConfig};
 use nq_storage::{BufferPoolConfig, Database, Options, Tree};
 
 use super::{Batch, Committer, Engine, EngineConfig, Pair, ScanSummary, SharedEngine};

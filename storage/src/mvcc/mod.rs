@@ -299,7 +299,9 @@ impl MvccStore {
 
     /// Makes a durable commit visible to transactions that begin from now on.
     fn publish(&self, commit_ts: u64) {
-        self.shared.visible_ts.fetch_max(commit_ts, Ordering::AcqRel);
+        self.shared
+            .visible_ts
+            .fetch_max(commit_ts, Ordering::AcqRel);
     }
 
     /// Starts a transaction.

@@ -274,7 +274,11 @@ impl Transaction {
             if let Some(ts) = store.latest_commit_ts(key)?
                 && ts > self.start_ts
             {
-                store.shared.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                store
+                    .shared
+                    .counters
+                    .conflicts
+                    .fetch_add(1, Ordering::Relaxed);
                 return Err(StorageError::WriteConflict {
                     key: key.clone(),
                     start_ts: self.start_ts,

@@ -32,6 +32,8 @@
 mod record;
 mod segment;
 
+use segment::Scan;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -494,6 +496,22 @@ fn recover_segments(vfs: &dyn Vfs, dir: &Path) -> Result<(Lsn, Lsn)> {
                 &format!("segment starts at {start} but the previous one ends at {end}"),
             ));
         }
+        if start != last {
+            // A finished segment was synced before the next one began, so it ends exactly at
+            // its length. Its records are checked when they are read (recovery reads every
+            // segment it needs anyway), so opening does not read the whole log twice.
+            if segment::header_is_damaged(vfs, dir, start)? {
+                return Err(segment::corruption(
+                    dir,
+                    start,
+                    start,
+                    "segment header damaged",
+                ));
+            }
+            let len = segment::file_len(vfs, dir, start)?;
+            prev_end = Some(start + len.saturating_sub(segment::HEADER_LEN));
+            continue;
+        }
         let scan = segment::scan(vfs, dir, start, false)?;
         if let Some((lsn, reason)) = scan.damage {
             if start != last {
@@ -559,6 +577,14 @@ impl Iterator for WalReader {
                 continue;
             }
             match segment::scan(&*self.vfs, &self.dir, start, true) {
+                Ok(Scan {
+                    damage: Some((lsn, reason)),
+                    end,
+                    ..
+                }) if end < self.until => {
+                    // Opening cut any torn tail off, so damage before the durable end is real.
+                    return Some(Err(segment::corruption(&self.dir, start, lsn, &reason)));
+                }
                 Ok(scan) => {
                     let from = self.from;
                     let records: Vec<Record> =
