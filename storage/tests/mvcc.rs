@@ -497,3 +497,30 @@ fn test_interrupted_large_transactions_are_resolved_at_open() {
         "no lock may remain"
     );
 }
+
+#[test]
+fn test_streaming_scan_merges_own_writes_with_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    let mut t = store.begin().unwrap();
+    for k in [b"a", b"c", b"e", b"g"] {
+        t.put(k, b"old").unwrap();
+    }
+    t.commit().unwrap();
+    let mut t = store.begin().unwrap();
+    t.put(b"b", b"new").unwrap();
+    t.put(b"c", b"new").unwrap();
+    t.delete(b"e").unwrap();
+    t.put(b"h", b"new").unwrap();
+    let got: Vec<(Vec<u8>, Vec<u8>)> = t
+        .scan_iter(b"a", Some(b"h"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expect: Vec<(Vec<u8>, Vec<u8>)> = [("a", "old"), ("b", "new"), ("c", "new"), ("g", "old")]
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(got, expect);
+    assert_eq!(t.scan_iter(b"", None).unwrap().count(), 5);
+}

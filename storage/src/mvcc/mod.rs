@@ -60,7 +60,7 @@ pub use gc::GcReport;
 use keys::{LockRecord, WriteKind, WriteRecord, version_key, versions_prefix};
 use locks::LockManager;
 pub use twophase::{Mutation, TxnStatus};
-pub use txn::Transaction;
+pub use txn::{Transaction, TxnScan};
 
 const WRITE_TREE: &str = "mvcc.write";
 const LOCK_TREE: &str = "mvcc.lock";
@@ -394,6 +394,20 @@ impl MvccStore {
         ts: u64,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.check_range_locks(start, end, ts)?;
+        let mut out = Vec::new();
+        let mut scan = VersionScan::new(&self.shared.write, start, end);
+        while out.len() < limit {
+            let Some(item) = scan.next_visible(ts)? else {
+                break;
+            };
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// Fails if a prewrite lock in `[start, end)` hides what a reader at `ts` should see.
+    fn check_range_locks(&self, start: &[u8], end: Option<&[u8]>, ts: u64) -> Result<()> {
         let upper = match end {
             Some(end) => Bound::Excluded(end.to_vec()),
             None => Bound::Unbounded,
@@ -406,15 +420,7 @@ impl MvccStore {
         for (key, raw) in locks {
             self.check_lock_record(&key, LockRecord::decode(&raw)?, ts)?;
         }
-        let mut out = Vec::new();
-        let mut scan = VersionScan::new(&self.shared.write, start, end);
-        while out.len() < limit {
-            let Some(item) = scan.next_visible(ts)? else {
-                break;
-            };
-            out.push(item);
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// Commit timestamp of the newest committed put or delete of `key`.
@@ -479,7 +485,7 @@ impl MvccStore {
 
 /// Walks the version tree over a user-key range and yields, per user key, the version visible
 /// at a timestamp.
-struct VersionScan {
+pub(crate) struct VersionScan {
     range: Range,
     end_prefix: Option<Vec<u8>>,
     /// The user key (encoded prefix) whose visible version was already decided.
@@ -487,7 +493,7 @@ struct VersionScan {
 }
 
 impl VersionScan {
-    fn new(write: &Tree, start: &[u8], end: Option<&[u8]>) -> VersionScan {
+    pub(crate) fn new(write: &Tree, start: &[u8], end: Option<&[u8]>) -> VersionScan {
         VersionScan {
             range: write.range(versions_prefix(start).as_slice()..),
             end_prefix: end.map(versions_prefix),
@@ -495,7 +501,7 @@ impl VersionScan {
         }
     }
 
-    fn next_visible(&mut self, ts: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    pub(crate) fn next_visible(&mut self, ts: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         while let Some(entry) = self.range.next_ref() {
             let (k, v) = entry?;
             if let Some(end) = &self.end_prefix

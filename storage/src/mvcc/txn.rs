@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use crate::error::{Result, StorageError};
 
 use super::keys::{self, WriteKind, WriteRecord};
-use super::{AbortReason, MvccStore};
+use super::{AbortReason, MvccStore, VersionScan};
 
 /// A transaction: reads see the snapshot at its start timestamp plus its own writes; writes
 /// are buffered and applied atomically and durably by [`Transaction::commit`]. Dropping an
@@ -100,6 +100,27 @@ impl Transaction {
             };
         }
         Ok(merged.into_iter().take(limit).collect())
+    }
+
+    /// Streams the keys of `[start, end)` in order, own writes included, one leaf of versions
+    /// at a time: nothing is materialised.
+    pub fn scan_iter(&self, start: &[u8], end: Option<&[u8]>) -> Result<TxnScan<'_>> {
+        self.check_open()?;
+        self.store.check_range_locks(start, end, self.start_ts)?;
+        let upper = match end {
+            Some(end) => Bound::Excluded(end.to_vec()),
+            None => Bound::Unbounded,
+        };
+        Ok(TxnScan {
+            snapshot: VersionScan::new(&self.store.shared.write, start, end),
+            ts: self.start_ts,
+            own: self
+                .writes
+                .range::<Vec<u8>, _>((Bound::Included(start.to_vec()), upper))
+                .peekable(),
+            pending: None,
+            snapshot_done: false,
+        })
     }
 
     fn check_key(&self, key: &[u8]) -> Result<()> {
@@ -353,5 +374,55 @@ fn reason_of(err: &StorageError) -> AbortReason {
         StorageError::LockTimeout { .. } => AbortReason::LockTimeout,
         StorageError::KeyLocked { .. } => AbortReason::Locked,
         _ => AbortReason::Error,
+    }
+}
+
+/// A transaction's streaming range scan (see [`Transaction::scan_iter`]).
+pub struct TxnScan<'a> {
+    snapshot: VersionScan,
+    ts: u64,
+    own: std::iter::Peekable<std::collections::btree_map::Range<'a, Vec<u8>, Option<Vec<u8>>>>,
+    pending: Option<(Vec<u8>, Vec<u8>)>,
+    snapshot_done: bool,
+}
+
+impl std::fmt::Debug for TxnScan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxnScan")
+            .field("ts", &self.ts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for TxnScan<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.pending.is_none() && !self.snapshot_done {
+                match self.snapshot.next_visible(self.ts) {
+                    Ok(Some(item)) => self.pending = Some(item),
+                    Ok(None) => self.snapshot_done = true,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            let own_first = match (self.own.peek(), &self.pending) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some((ok, _)), Some((pk, _))) => ok.as_slice() <= pk.as_slice(),
+            };
+            if own_first {
+                let (key, value) = self.own.next().expect("peeked");
+                if self.pending.as_ref().is_some_and(|(pk, _)| pk == key) {
+                    self.pending = None;
+                }
+                match value {
+                    Some(v) => return Some(Ok((key.clone(), v.clone()))),
+                    None => continue,
+                }
+            }
+            return self.pending.take().map(Ok);
+        }
     }
 }
