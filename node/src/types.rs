@@ -12,7 +12,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 
 /// A column or expression type.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DataType {
     /// BOOLEAN.
     Boolean,

@@ -1,0 +1,1709 @@
+//! The binder and planner: SQL syntax trees become plans. Names are resolved against the tables
+//! in scope, expressions are bound to row positions, aggregates are collected, filters are
+//! pushed down to scans and joins, and each scan picks an access path (primary-key point or
+//! range, index point or range, or a full scan).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlparser::ast::{self, SelectItem, SetExpr, TableFactor};
+
+use crate::catalog::{self, TableDef};
+use crate::error::{Result, SqlError};
+use crate::expr::{BinOp, Expr, SubqueryKind};
+use crate::kv::KvTxn;
+use crate::plan::{
+    Access, AggCall, AggFunc, JoinKind, KeyRange, OutColumn, Plan, SetOpKind, SortKey,
+};
+use crate::types::{DataType, Value};
+
+/// Normalises an identifier: unquoted names fold to lower case.
+pub fn ident(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// The last part of an object name (schemas are not supported).
+pub fn object_name(name: &ast::ObjectName) -> Result<String> {
+    match name.0.as_slice() {
+        [ast::ObjectNamePart::Identifier(i)] => Ok(ident(i)),
+        _ => Err(SqlError::Unsupported(format!(
+            "qualified name {name}: schemas are not supported"
+        ))),
+    }
+}
+
+/// Converts a SQL type name to ours.
+pub fn data_type(t: &ast::DataType) -> Result<DataType> {
+    use ast::DataType as T;
+    Ok(match t {
+        T::Boolean | T::Bool => DataType::Boolean,
+        T::SmallInt(_) | T::Int2(_) => DataType::SmallInt,
+        T::Int(_) | T::Integer(_) | T::Int4(_) => DataType::Integer,
+        T::BigInt(_) | T::Int8(_) => DataType::BigInt,
+        T::Real | T::Float4 => DataType::Real,
+        T::Double(_) | T::DoublePrecision | T::Float8 | T::Float(_) => DataType::Double,
+        T::Decimal(info) | T::Numeric(info) => match info {
+            ast::ExactNumberInfo::None => DataType::Decimal(None),
+            ast::ExactNumberInfo::Precision(p) => {
+                DataType::Decimal(Some((check_precision(*p)?, 0)))
+            }
+            ast::ExactNumberInfo::PrecisionAndScale(p, s) => {
+                let p = check_precision(*p)?;
+                if *s < 0 || *s as u64 > p as u64 {
+                    return Err(SqlError::Invalid(format!(
+                        "DECIMAL scale {s} must be between 0 and the precision {p}"
+                    )));
+                }
+                DataType::Decimal(Some((p, *s as u8)))
+            }
+        },
+        T::Text | T::String(None) => DataType::Text(None),
+        T::Varchar(len) | T::CharacterVarying(len) | T::CharVarying(len) => match len {
+            Some(ast::CharacterLength::IntegerLength { length, .. }) => {
+                DataType::Text(Some(u32::try_from(*length).map_err(|_| {
+                    SqlError::Invalid(format!("VARCHAR length {length} is too large"))
+                })?))
+            }
+            _ => DataType::Text(None),
+        },
+        T::Blob(_) | T::Bytea => DataType::Blob,
+        T::Date => DataType::Date,
+        T::Timestamp(_, tz)
+            if *tz == ast::TimezoneInfo::None || *tz == ast::TimezoneInfo::WithoutTimeZone =>
+        {
+            DataType::Timestamp
+        }
+        T::JSON | T::JSONB => DataType::Json,
+        other => return Err(SqlError::Unsupported(format!("data type {other}"))),
+    })
+}
+
+fn check_precision(p: u64) -> Result<u8> {
+    if (1..=28).contains(&p) {
+        Ok(p as u8)
+    } else {
+        Err(SqlError::Invalid(format!(
+            "DECIMAL precision {p} must be between 1 and 28"
+        )))
+    }
+}
+
+/// A named relation in scope: its alias and its columns' positions in the current row.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    columns: Vec<OutColumn>,
+    /// Unqualified names resolve to the first match instead of being ambiguous (ON CONFLICT:
+    /// the target row before EXCLUDED).
+    prefer_first: bool,
+}
+
+impl Scope {
+    fn resolve(&self, table: Option<&str>, name: &str) -> Result<Option<usize>> {
+        let mut found = None;
+        for (i, c) in self.columns.iter().enumerate() {
+            let table_ok = match table {
+                Some(t) => c.table.as_deref() == Some(t),
+                None => true,
+            };
+            if table_ok && c.name == name {
+                if found.is_some() && self.prefer_first {
+                    continue;
+                }
+                if found.is_some() {
+                    return Err(SqlError::AmbiguousColumn(name.to_string()));
+                }
+                found = Some(i);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Aggregation state while binding a SELECT: the GROUP BY expressions (as text, to match the
+/// select list) and the aggregate calls found so far.
+struct AggState {
+    group_text: Vec<String>,
+    group_count: usize,
+    calls: Vec<(String, AggCall)>,
+}
+
+/// Binds statements of one transaction.
+#[derive(Debug)]
+pub struct Binder<'a> {
+    txn: &'a dyn KvTxn,
+    /// Scopes of enclosing queries, innermost last (for correlated subqueries).
+    outer: Vec<Scope>,
+    /// Common table expressions in scope.
+    ctes: HashMap<String, Plan>,
+}
+
+const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max"];
+
+fn function_name(f: &ast::Function) -> String {
+    f.name.to_string().to_lowercase()
+}
+
+fn is_aggregate(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Function(f) if AGGREGATES.contains(&function_name(f).as_str()) && f.over.is_none())
+}
+
+fn contains_aggregate(e: &ast::Expr) -> bool {
+    let mut found = false;
+    let _ = ast::visit_expressions(e, |x: &ast::Expr| {
+        if is_aggregate(x) {
+            found = true;
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+impl<'a> Binder<'a> {
+    /// A binder reading the catalog through `txn`.
+    pub fn new(txn: &'a dyn KvTxn) -> Binder<'a> {
+        Binder {
+            txn,
+            outer: Vec::new(),
+            ctes: HashMap::new(),
+        }
+    }
+
+    /// Binds a query to a plan.
+    pub fn query(&mut self, q: &ast::Query) -> Result<Plan> {
+        let saved = self.ctes.clone();
+        if let Some(with) = &q.with {
+            if with.recursive {
+                return Err(SqlError::Unsupported("WITH RECURSIVE".into()));
+            }
+            for cte in &with.cte_tables {
+                let mut plan = self.query(&cte.query)?;
+                let name = ident(&cte.alias.name);
+                let mut cols = plan.columns();
+                if !cte.alias.columns.is_empty() {
+                    if cte.alias.columns.len() != cols.len() {
+                        return Err(SqlError::Invalid(format!(
+                            "WITH {name} names {} columns but its query returns {}",
+                            cte.alias.columns.len(),
+                            cols.len()
+                        )));
+                    }
+                    for (c, a) in cols.iter_mut().zip(&cte.alias.columns) {
+                        c.name = ident(&a.name);
+                    }
+                    let n = cols.len();
+                    plan = Plan::Project {
+                        input: Box::new(plan),
+                        exprs: (0..n).map(Expr::Column).collect(),
+                        columns: cols,
+                    };
+                }
+                self.ctes.insert(name, plan);
+            }
+        }
+        let order = q.order_by.as_ref().map(|o| match &o.kind {
+            ast::OrderByKind::Expressions(list) => Ok(list.as_slice()),
+            ast::OrderByKind::All(_) => Err(SqlError::Unsupported("ORDER BY ALL".into())),
+        });
+        let order: &[ast::OrderByExpr] = match order {
+            Some(r) => r?,
+            None => &[],
+        };
+        let mut plan = match q.body.as_ref() {
+            SetExpr::Select(s) => self.select(s, order)?,
+            other => {
+                let plan = self.set_expr(other)?;
+                if order.is_empty() {
+                    plan
+                } else {
+                    let cols = plan.columns();
+                    let scope = Scope {
+                        columns: cols,
+                        prefer_first: false,
+                    };
+                    let mut keys = Vec::new();
+                    for o in order {
+                        let e = match self.output_ref(&o.expr, &scope)? {
+                            Some(i) => Expr::Column(i),
+                            None => self.expr(&o.expr, &scope)?,
+                        };
+                        keys.push(sort_key(e, o));
+                    }
+                    Plan::Sort {
+                        input: Box::new(plan),
+                        keys,
+                    }
+                }
+            }
+        };
+        if let Some(limit) = &q.limit_clause {
+            let (limit, offset) = match limit {
+                ast::LimitClause::LimitOffset { limit, offset, .. } => {
+                    (limit.as_ref(), offset.as_ref().map(|o| &o.value))
+                }
+                ast::LimitClause::OffsetCommaLimit { offset, limit } => (Some(limit), Some(offset)),
+            };
+            let empty = Scope {
+                columns: Vec::new(),
+                prefer_first: false,
+            };
+            plan = Plan::Limit {
+                input: Box::new(plan),
+                limit: limit.map(|e| self.expr(e, &empty)).transpose()?,
+                offset: offset.map(|e| self.expr(e, &empty)).transpose()?,
+            };
+        }
+        self.ctes = saved;
+        Ok(plan)
+    }
+
+    fn set_expr(&mut self, body: &SetExpr) -> Result<Plan> {
+        match body {
+            SetExpr::Select(s) => self.select(s, &[]),
+            SetExpr::Query(q) => self.query(q),
+            SetExpr::Values(values) => self.values(values),
+            SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
+                let l = self.set_expr(left)?;
+                let r = self.set_expr(right)?;
+                if l.width() != r.width() {
+                    return Err(SqlError::Invalid(format!(
+                        "each {op} query must have the same number of columns ({} and {})",
+                        l.width(),
+                        r.width()
+                    )));
+                }
+                let kind = match op {
+                    ast::SetOperator::Union => SetOpKind::Union,
+                    ast::SetOperator::Intersect => SetOpKind::Intersect,
+                    ast::SetOperator::Except | ast::SetOperator::Minus => SetOpKind::Except,
+                };
+                let all = matches!(set_quantifier, ast::SetQuantifier::All);
+                Ok(Plan::SetOp {
+                    left: Box::new(l),
+                    right: Box::new(r),
+                    kind,
+                    all,
+                })
+            }
+            other => Err(SqlError::Unsupported(format!("query form {other}"))),
+        }
+    }
+
+    /// Binds `VALUES (...), (...)`.
+    pub fn values(&mut self, values: &ast::Values) -> Result<Plan> {
+        let empty = Scope {
+            columns: Vec::new(),
+            prefer_first: false,
+        };
+        let mut rows = Vec::new();
+        let mut width = None;
+        for row in &values.rows {
+            let exprs = row
+                .iter()
+                .map(|e| self.expr(e, &empty))
+                .collect::<Result<Vec<_>>>()?;
+            if *width.get_or_insert(exprs.len()) != exprs.len() {
+                return Err(SqlError::Invalid(
+                    "VALUES lists must all be the same length".into(),
+                ));
+            }
+            rows.push(exprs);
+        }
+        let width = width.unwrap_or(0);
+        let columns = (0..width)
+            .map(|i| OutColumn {
+                table: None,
+                name: format!("column{}", i + 1),
+                data_type: rows
+                    .first()
+                    .map(|r: &Vec<Expr>| literal_type(&r[i]))
+                    .unwrap_or(DataType::Null),
+            })
+            .collect();
+        Ok(Plan::Values { rows, columns })
+    }
+
+    fn table_factor(&mut self, f: &TableFactor) -> Result<Plan> {
+        match f {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                if args.is_some() {
+                    return Err(SqlError::Unsupported("table functions".into()));
+                }
+                let tname = object_name(name)?;
+                let alias_name = alias.as_ref().map_or(tname.clone(), |a| ident(&a.name));
+                if let Some(cte) = self.ctes.get(&tname) {
+                    return Ok(rename(cte.clone(), &alias_name));
+                }
+                let def = Arc::new(catalog::table(self.txn, &tname)?);
+                let columns = def
+                    .columns
+                    .iter()
+                    .map(|c| OutColumn {
+                        table: Some(alias_name.clone()),
+                        name: c.name.clone(),
+                        data_type: c.data_type.clone(),
+                    })
+                    .collect();
+                Ok(Plan::Scan {
+                    table: def,
+                    alias: alias_name,
+                    access: Access::Full,
+                    filter: None,
+                    columns,
+                })
+            }
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
+                let plan = self.query(subquery)?;
+                let Some(alias) = alias else {
+                    return Ok(plan);
+                };
+                let mut plan = rename(plan, &ident(&alias.name));
+                if !alias.columns.is_empty() {
+                    let mut cols = plan.columns();
+                    for (c, a) in cols.iter_mut().zip(&alias.columns) {
+                        c.name = ident(&a.name);
+                    }
+                    let n = cols.len();
+                    plan = Plan::Project {
+                        input: Box::new(plan),
+                        exprs: (0..n).map(Expr::Column).collect(),
+                        columns: cols,
+                    };
+                }
+                Ok(plan)
+            }
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => self.table_with_joins(table_with_joins),
+            other => Err(SqlError::Unsupported(format!("FROM item {other}"))),
+        }
+    }
+
+    fn table_with_joins(&mut self, t: &ast::TableWithJoins) -> Result<Plan> {
+        let mut plan = self.table_factor(&t.relation)?;
+        for j in &t.joins {
+            let right = self.table_factor(&j.relation)?;
+            use ast::JoinOperator as J;
+            let (kind, constraint) = match &j.join_operator {
+                J::Join(c) | J::Inner(c) => (JoinKind::Inner, Some(c)),
+                J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, Some(c)),
+                J::Right(c) | J::RightOuter(c) => (JoinKind::Right, Some(c)),
+                J::FullOuter(c) => (JoinKind::Full, Some(c)),
+                J::CrossJoin(_) => (JoinKind::Inner, None),
+                other => return Err(SqlError::Unsupported(format!("join {other:?}"))),
+            };
+            let left_width = plan.width();
+            let mut cols = plan.columns();
+            cols.extend(right.columns());
+            let scope = Scope {
+                columns: cols,
+                prefer_first: false,
+            };
+            let condition = match constraint {
+                None | Some(ast::JoinConstraint::None) => None,
+                Some(ast::JoinConstraint::On(e)) => Some(self.expr(e, &scope)?),
+                Some(ast::JoinConstraint::Using(names)) => {
+                    let mut parts = Vec::new();
+                    for n in names {
+                        let name = object_name(n)?;
+                        let l = Scope {
+                            columns: scope.columns[..left_width].to_vec(),
+                            prefer_first: false,
+                        }
+                        .resolve(None, &name)?
+                        .ok_or_else(|| SqlError::UnknownColumn(name.clone()))?;
+                        let r = Scope {
+                            columns: scope.columns[left_width..].to_vec(),
+                            prefer_first: false,
+                        }
+                        .resolve(None, &name)?
+                        .ok_or_else(|| SqlError::UnknownColumn(name.clone()))?;
+                        parts.push(Expr::Binary(
+                            BinOp::Eq,
+                            Box::new(Expr::Column(l)),
+                            Box::new(Expr::Column(left_width + r)),
+                        ));
+                    }
+                    Expr::and_all(parts)
+                }
+                Some(ast::JoinConstraint::Natural) => {
+                    return Err(SqlError::Unsupported("NATURAL JOIN".into()));
+                }
+            };
+            plan = make_join(plan, right, kind, condition);
+        }
+        Ok(plan)
+    }
+
+    /// Binds a SELECT with the ORDER BY of its query.
+    fn select(&mut self, s: &ast::Select, order: &[ast::OrderByExpr]) -> Result<Plan> {
+        // FROM
+        let mut plan = Plan::Single;
+        for (i, t) in s.from.iter().enumerate() {
+            let next = self.table_with_joins(t)?;
+            plan = if i == 0 {
+                next
+            } else {
+                make_join(plan, next, JoinKind::Inner, None)
+            };
+        }
+        let scope = Scope {
+            columns: plan.columns(),
+            prefer_first: false,
+        };
+        // WHERE
+        if let Some(w) = &s.selection {
+            if contains_aggregate(w) {
+                return Err(SqlError::Invalid(
+                    "aggregate functions are not allowed in WHERE".into(),
+                ));
+            }
+            let pred = self.expr(w, &scope)?;
+            plan = push_filter(plan, pred);
+        }
+        // Aggregation
+        let group_exprs: &[ast::Expr] = match &s.group_by {
+            ast::GroupByExpr::Expressions(list, _) => list,
+            ast::GroupByExpr::All(_) => {
+                return Err(SqlError::Unsupported("GROUP BY ALL".into()));
+            }
+        };
+        let mut aggregating = !group_exprs.is_empty()
+            || s.having.is_some()
+            || s.projection.iter().any(|item| match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    contains_aggregate(e)
+                }
+                _ => false,
+            })
+            || order.iter().any(|o| contains_aggregate(&o.expr));
+        let mut agg = AggState {
+            group_text: Vec::new(),
+            group_count: 0,
+            calls: Vec::new(),
+        };
+        let mut groups = Vec::new();
+        if aggregating {
+            for g in group_exprs {
+                // GROUP BY 1 / GROUP BY alias refer to the select list.
+                let target = match g {
+                    ast::Expr::Value(v) => match &v.value {
+                        ast::Value::Number(n, _) => {
+                            let k: usize = n.parse().map_err(|_| {
+                                SqlError::Invalid(format!("GROUP BY position {n} is not valid"))
+                            })?;
+                            Some(projection_expr(&s.projection, k)?)
+                        }
+                        _ => None,
+                    },
+                    ast::Expr::Identifier(id) if scope.resolve(None, &ident(id))?.is_none() => {
+                        alias_expr(&s.projection, &ident(id))
+                    }
+                    _ => None,
+                };
+                let g = target.unwrap_or(g);
+                agg.group_text.push(g.to_string());
+                groups.push(self.expr(g, &scope)?);
+            }
+            agg.group_count = groups.len();
+        }
+        // Select list, bound either over the FROM row or over the aggregate output.
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        let mut pending_aggs: Vec<AggCall> = Vec::new();
+        for item in &s.projection {
+            match item {
+                SelectItem::Wildcard(_) => {
+                    if aggregating {
+                        return Err(SqlError::Invalid(
+                            "SELECT * cannot be combined with GROUP BY or aggregates".into(),
+                        ));
+                    }
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        exprs.push(Expr::Column(i));
+                        columns.push(c.clone());
+                    }
+                }
+                SelectItem::QualifiedWildcard(kind, _) => {
+                    let t = match kind {
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(n) => object_name(n)?,
+                        ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    };
+                    let mut any = false;
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        if c.table.as_deref() == Some(t.as_str()) {
+                            exprs.push(Expr::Column(i));
+                            columns.push(c.clone());
+                            any = true;
+                        }
+                    }
+                    if !any {
+                        return Err(SqlError::UnknownTable(t));
+                    }
+                }
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    let bound = if aggregating {
+                        self.post_agg(e, &scope, &mut agg, &mut pending_aggs)?
+                    } else {
+                        self.expr(e, &scope)?
+                    };
+                    let name = match item {
+                        SelectItem::ExprWithAlias { alias, .. } => ident(alias),
+                        _ => display_name(e),
+                    };
+                    columns.push(OutColumn {
+                        table: None,
+                        name,
+                        data_type: self.type_of(
+                            &bound,
+                            &scope,
+                            &groups,
+                            &pending_aggs,
+                            aggregating,
+                        ),
+                    });
+                    exprs.push(bound);
+                }
+                SelectItem::ExprWithAliases { .. } => {
+                    return Err(SqlError::Unsupported("multiple aliases".into()));
+                }
+            }
+        }
+        let having = match &s.having {
+            Some(h) => Some(self.post_agg(h, &scope, &mut agg, &mut pending_aggs)?),
+            None => None,
+        };
+        // ORDER BY: output positions, output aliases, or expressions over the input (added as
+        // hidden columns and dropped after sorting).
+        let visible = exprs.len();
+        let out_scope = Scope {
+            columns: columns.clone(),
+            prefer_first: false,
+        };
+        let mut keys = Vec::new();
+        for o in order {
+            let e = match self.output_ref(&o.expr, &out_scope)? {
+                Some(i) => Expr::Column(i),
+                None => {
+                    let bound = if aggregating {
+                        self.post_agg(&o.expr, &scope, &mut agg, &mut pending_aggs)?
+                    } else {
+                        self.expr(&o.expr, &scope)?
+                    };
+                    exprs.push(bound);
+                    columns.push(OutColumn {
+                        table: None,
+                        name: format!("?sort{}", exprs.len()),
+                        data_type: DataType::Null,
+                    });
+                    Expr::Column(exprs.len() - 1)
+                }
+            };
+            keys.push(sort_key(e, o));
+        }
+        aggregating |= !pending_aggs.is_empty();
+        if aggregating {
+            let mut agg_cols: Vec<OutColumn> = groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| OutColumn {
+                    table: None,
+                    name: format!("?group{i}"),
+                    data_type: expr_type(g, &scope.columns),
+                })
+                .collect();
+            agg_cols.extend(pending_aggs.iter().enumerate().map(|(i, a)| OutColumn {
+                table: None,
+                name: format!("?agg{i}"),
+                data_type: agg_type(a, &scope.columns),
+            }));
+            plan = Plan::Aggregate {
+                input: Box::new(plan),
+                groups,
+                aggs: pending_aggs,
+                columns: agg_cols,
+            };
+            if let Some(h) = having {
+                plan = Plan::Filter {
+                    input: Box::new(plan),
+                    predicate: h,
+                };
+            }
+        }
+        plan = Plan::Project {
+            input: Box::new(plan),
+            exprs,
+            columns: columns.clone(),
+        };
+        match &s.distinct {
+            None | Some(ast::Distinct::All) => {}
+            Some(ast::Distinct::Distinct) => {
+                if columns.len() > visible {
+                    return Err(SqlError::Invalid(
+                        "for SELECT DISTINCT, ORDER BY expressions must appear in the select list"
+                            .into(),
+                    ));
+                }
+                plan = Plan::Distinct {
+                    input: Box::new(plan),
+                };
+            }
+            Some(ast::Distinct::On(_)) => {
+                return Err(SqlError::Unsupported("DISTINCT ON".into()));
+            }
+        }
+        if !keys.is_empty() {
+            plan = Plan::Sort {
+                input: Box::new(plan),
+                keys,
+            };
+        }
+        if columns.len() > visible {
+            plan = Plan::Project {
+                input: Box::new(plan),
+                exprs: (0..visible).map(Expr::Column).collect(),
+                columns: columns[..visible].to_vec(),
+            };
+        }
+        Ok(plan)
+    }
+
+    /// ORDER BY 2 or ORDER BY alias: a position in the output.
+    fn output_ref(&self, e: &ast::Expr, out: &Scope) -> Result<Option<usize>> {
+        match e {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::Number(n, _) => {
+                    let k: usize = n.parse().map_err(|_| {
+                        SqlError::Invalid(format!("ORDER BY position {n} is not valid"))
+                    })?;
+                    if k == 0 || k > out.columns.len() {
+                        return Err(SqlError::Invalid(format!(
+                            "ORDER BY position {k} is not in select list"
+                        )));
+                    }
+                    Ok(Some(k - 1))
+                }
+                _ => Ok(None),
+            },
+            ast::Expr::Identifier(id) => out.resolve(None, &ident(id)).or(Ok(None)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Binds an expression evaluated after aggregation: GROUP BY expressions and aggregate
+    /// calls become columns of the aggregate output; anything else must be built from them.
+    fn post_agg(
+        &mut self,
+        e: &ast::Expr,
+        scope: &Scope,
+        agg: &mut AggState,
+        calls: &mut Vec<AggCall>,
+    ) -> Result<Expr> {
+        let text = e.to_string();
+        if let Some(i) = agg.group_text.iter().position(|g| *g == text) {
+            return Ok(Expr::Column(i));
+        }
+        if let ast::Expr::Function(f) = e
+            && is_aggregate(e)
+        {
+            if let Some(i) = agg.calls.iter().position(|(t, _)| *t == text) {
+                return Ok(Expr::Column(agg.group_count + i));
+            }
+            let call = self.agg_call(f, scope)?;
+            agg.calls.push((text, call.clone()));
+            calls.push(call);
+            return Ok(Expr::Column(agg.group_count + agg.calls.len() - 1));
+        }
+        match e {
+            ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_) => {
+                // A bare column here must be grouped; resolve it to report a clear error.
+                let bound = self.expr(e, scope)?;
+                if let Expr::Column(_) = bound {
+                    return Err(SqlError::Invalid(format!(
+                        "column {e} must appear in the GROUP BY clause or be used in an aggregate function"
+                    )));
+                }
+                Ok(bound)
+            }
+            ast::Expr::Nested(inner) => self.post_agg(inner, scope, agg, calls),
+            ast::Expr::BinaryOp { left, op, right } => {
+                let l = self.post_agg(left, scope, agg, calls)?;
+                let r = self.post_agg(right, scope, agg, calls)?;
+                Ok(Expr::Binary(bin_op(op)?, Box::new(l), Box::new(r)))
+            }
+            ast::Expr::UnaryOp { op, expr } => {
+                let x = self.post_agg(expr, scope, agg, calls)?;
+                unary(op, x)
+            }
+            ast::Expr::Cast {
+                expr, data_type: t, ..
+            } => Ok(Expr::Cast(
+                Box::new(self.post_agg(expr, scope, agg, calls)?),
+                data_type(t)?,
+            )),
+            ast::Expr::IsNull(x) => Ok(Expr::IsNull(
+                Box::new(self.post_agg(x, scope, agg, calls)?),
+                false,
+            )),
+            ast::Expr::IsNotNull(x) => Ok(Expr::IsNull(
+                Box::new(self.post_agg(x, scope, agg, calls)?),
+                true,
+            )),
+            ast::Expr::Function(f) => {
+                let name = function_name(f);
+                let args = function_args(f)?
+                    .into_iter()
+                    .map(|a| self.post_agg(a, scope, agg, calls))
+                    .collect::<Result<Vec<_>>>()?;
+                scalar_function(&name, args)
+            }
+            ast::Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => Ok(Expr::Case {
+                operand: operand
+                    .as_ref()
+                    .map(|o| self.post_agg(o, scope, agg, calls).map(Box::new))
+                    .transpose()?,
+                whens: conditions
+                    .iter()
+                    .map(|w| {
+                        Ok((
+                            self.post_agg(&w.condition, scope, agg, calls)?,
+                            self.post_agg(&w.result, scope, agg, calls)?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+                otherwise: else_result
+                    .as_ref()
+                    .map(|o| self.post_agg(o, scope, agg, calls).map(Box::new))
+                    .transpose()?,
+            }),
+            // Anything without column references binds as usual.
+            other => {
+                let bound = self.expr(
+                    other,
+                    &Scope {
+                        columns: Vec::new(),
+                        prefer_first: false,
+                    },
+                );
+                bound.map_err(|err| match err {
+                    SqlError::UnknownColumn(c) => SqlError::Invalid(format!(
+                        "column {c} must appear in the GROUP BY clause or be used in an aggregate function"
+                    )),
+                    other => other,
+                })
+            }
+        }
+    }
+
+    fn agg_call(&mut self, f: &ast::Function, scope: &Scope) -> Result<AggCall> {
+        let name = function_name(f);
+        let ast::FunctionArguments::List(list) = &f.args else {
+            return Err(SqlError::Invalid(format!("{name} needs an argument")));
+        };
+        let distinct = matches!(
+            list.duplicate_treatment,
+            Some(ast::DuplicateTreatment::Distinct)
+        );
+        let arg = match list.args.as_slice() {
+            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)] if name == "count" => None,
+            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] => {
+                if contains_aggregate(e) {
+                    return Err(SqlError::Invalid(
+                        "aggregate function calls cannot be nested".into(),
+                    ));
+                }
+                Some(self.expr(e, scope)?)
+            }
+            _ => {
+                return Err(SqlError::UnknownFunction(format!(
+                    "{name} takes exactly one argument"
+                )));
+            }
+        };
+        let func = match (name.as_str(), &arg) {
+            ("count", None) => AggFunc::CountStar,
+            ("count", Some(_)) => AggFunc::Count,
+            ("sum", _) => AggFunc::Sum,
+            ("avg", _) => AggFunc::Avg,
+            ("min", _) => AggFunc::Min,
+            ("max", _) => AggFunc::Max,
+            _ => unreachable!("only aggregates reach here"),
+        };
+        Ok(AggCall {
+            func,
+            arg,
+            distinct,
+        })
+    }
+
+    fn type_of(
+        &self,
+        e: &Expr,
+        scope: &Scope,
+        groups: &[Expr],
+        aggs: &[AggCall],
+        aggregating: bool,
+    ) -> DataType {
+        if aggregating {
+            let mut cols: Vec<OutColumn> = groups
+                .iter()
+                .map(|g| OutColumn {
+                    table: None,
+                    name: String::new(),
+                    data_type: expr_type(g, &scope.columns),
+                })
+                .collect();
+            cols.extend(aggs.iter().map(|a| OutColumn {
+                table: None,
+                name: String::new(),
+                data_type: agg_type(a, &scope.columns),
+            }));
+            expr_type(e, &cols)
+        } else {
+            expr_type(e, &scope.columns)
+        }
+    }
+
+    /// Binds a scalar expression over `scope`.
+    pub fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
+        use ast::Expr as E;
+        Ok(match e {
+            E::Identifier(id) => self.column(None, &ident(id), scope)?,
+            E::CompoundIdentifier(parts) => match parts.as_slice() {
+                [t, c] => self.column(Some(&ident(t)), &ident(c), scope)?,
+                _ => return Err(SqlError::Unsupported(format!("qualified name {e}"))),
+            },
+            E::Value(v) => literal(&v.value)?,
+            E::TypedString(ts) => {
+                let text = match &ts.value.value {
+                    ast::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Expr::Literal(crate::cast::cast(
+                    &Value::Text(text),
+                    &data_type(&ts.data_type)?,
+                )?)
+            }
+            E::Nested(inner) => self.expr(inner, scope)?,
+            E::BinaryOp { left, op, right } => Expr::Binary(
+                bin_op(op)?,
+                Box::new(self.expr(left, scope)?),
+                Box::new(self.expr(right, scope)?),
+            ),
+            E::UnaryOp { op, expr } => unary(op, self.expr(expr, scope)?)?,
+            E::IsNull(x) => Expr::IsNull(Box::new(self.expr(x, scope)?), false),
+            E::IsNotNull(x) => Expr::IsNull(Box::new(self.expr(x, scope)?), true),
+            E::IsTrue(x) => Expr::IsDistinct(
+                Box::new(self.expr(x, scope)?),
+                Box::new(Expr::lit(Value::Bool(true))),
+                true,
+            ),
+            E::IsFalse(x) => Expr::IsDistinct(
+                Box::new(self.expr(x, scope)?),
+                Box::new(Expr::lit(Value::Bool(false))),
+                true,
+            ),
+            E::IsDistinctFrom(a, b) => Expr::IsDistinct(
+                Box::new(self.expr(a, scope)?),
+                Box::new(self.expr(b, scope)?),
+                false,
+            ),
+            E::IsNotDistinctFrom(a, b) => Expr::IsDistinct(
+                Box::new(self.expr(a, scope)?),
+                Box::new(self.expr(b, scope)?),
+                true,
+            ),
+            E::InList {
+                expr,
+                list,
+                negated,
+            } => Expr::InList(
+                Box::new(self.expr(expr, scope)?),
+                list.iter()
+                    .map(|x| self.expr(x, scope))
+                    .collect::<Result<_>>()?,
+                *negated,
+            ),
+            E::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } => {
+                let x = self.expr(expr, scope)?;
+                let plan = self.subquery(subquery, scope)?;
+                if plan.width() != 1 {
+                    return Err(SqlError::Invalid("subquery has too many columns".into()));
+                }
+                Expr::InSubquery(Box::new(x), Arc::new(plan), *negated)
+            }
+            E::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
+                let x = self.expr(expr, scope)?;
+                let both = Expr::Binary(
+                    BinOp::And,
+                    Box::new(Expr::Binary(
+                        BinOp::GtEq,
+                        Box::new(x.clone()),
+                        Box::new(self.expr(low, scope)?),
+                    )),
+                    Box::new(Expr::Binary(
+                        BinOp::LtEq,
+                        Box::new(x),
+                        Box::new(self.expr(high, scope)?),
+                    )),
+                );
+                if *negated {
+                    Expr::Not(Box::new(both))
+                } else {
+                    both
+                }
+            }
+            E::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+            }
+            | E::ILike {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+            } => {
+                if *any {
+                    return Err(SqlError::Unsupported("LIKE ANY".into()));
+                }
+                let escape = match escape_char.as_deref() {
+                    None => None,
+                    Some(ast::Expr::Value(v)) => match &v.value {
+                        ast::Value::SingleQuotedString(s) if s.chars().count() == 1 => {
+                            s.chars().next()
+                        }
+                        _ => {
+                            return Err(SqlError::Invalid(
+                                "ESCAPE must be a single character".into(),
+                            ));
+                        }
+                    },
+                    Some(_) => {
+                        return Err(SqlError::Invalid("ESCAPE must be a literal".into()));
+                    }
+                };
+                Expr::Like {
+                    expr: Box::new(self.expr(expr, scope)?),
+                    pattern: Box::new(self.expr(pattern, scope)?),
+                    escape,
+                    case_insensitive: matches!(e, E::ILike { .. }),
+                    negated: *negated,
+                }
+            }
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => Expr::Case {
+                operand: operand
+                    .as_ref()
+                    .map(|o| self.expr(o, scope).map(Box::new))
+                    .transpose()?,
+                whens: conditions
+                    .iter()
+                    .map(|w| {
+                        Ok((
+                            self.expr(&w.condition, scope)?,
+                            self.expr(&w.result, scope)?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+                otherwise: else_result
+                    .as_ref()
+                    .map(|o| self.expr(o, scope).map(Box::new))
+                    .transpose()?,
+            },
+            E::Cast {
+                expr, data_type: t, ..
+            } => Expr::Cast(Box::new(self.expr(expr, scope)?), data_type(t)?),
+            E::Extract { field, expr, .. } => Expr::Func(
+                "date_part".into(),
+                vec![
+                    Expr::lit(Value::Text(field.to_string().to_lowercase())),
+                    self.expr(expr, scope)?,
+                ],
+            ),
+            E::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![self.expr(expr, scope)?];
+                args.push(match substring_from {
+                    Some(f) => self.expr(f, scope)?,
+                    None => Expr::lit(Value::Int(1)),
+                });
+                if let Some(f) = substring_for {
+                    args.push(self.expr(f, scope)?);
+                }
+                Expr::Func("substr".into(), args)
+            }
+            E::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                ..
+            } => {
+                let name = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => "ltrim",
+                    Some(ast::TrimWhereField::Trailing) => "rtrim",
+                    _ => "trim",
+                };
+                let mut args = vec![self.expr(expr, scope)?];
+                if let Some(w) = trim_what {
+                    args.push(self.expr(w, scope)?);
+                }
+                Expr::Func(name.into(), args)
+            }
+            E::Position { expr, r#in } => Expr::Func(
+                "strpos".into(),
+                vec![self.expr(r#in, scope)?, self.expr(expr, scope)?],
+            ),
+            E::Function(f) => {
+                if is_aggregate(e) {
+                    return Err(SqlError::Invalid(format!(
+                        "aggregate function {} is not allowed here",
+                        function_name(f)
+                    )));
+                }
+                let name = function_name(f);
+                let args = function_args(f)?
+                    .into_iter()
+                    .map(|a| self.expr(a, scope))
+                    .collect::<Result<Vec<_>>>()?;
+                scalar_function(&name, args)?
+            }
+            E::Exists { subquery, negated } => {
+                let plan = self.subquery(subquery, scope)?;
+                Expr::Subquery(SubqueryKind::Exists, Arc::new(plan), *negated)
+            }
+            E::Subquery(q) => {
+                let plan = self.subquery(q, scope)?;
+                if plan.width() != 1 {
+                    return Err(SqlError::Invalid(
+                        "subquery must return only one column".into(),
+                    ));
+                }
+                Expr::Subquery(SubqueryKind::Scalar, Arc::new(plan), false)
+            }
+            other => return Err(SqlError::Unsupported(format!("expression {other}"))),
+        })
+    }
+
+    fn subquery(&mut self, q: &ast::Query, scope: &Scope) -> Result<Plan> {
+        self.outer.push(scope.clone());
+        let plan = self.query(q);
+        self.outer.pop();
+        plan
+    }
+
+    fn column(&self, table: Option<&str>, name: &str, scope: &Scope) -> Result<Expr> {
+        if let Some(i) = scope.resolve(table, name)? {
+            return Ok(Expr::Column(i));
+        }
+        for (depth, outer) in self.outer.iter().rev().enumerate() {
+            if let Some(i) = outer.resolve(table, name)? {
+                return Ok(Expr::Outer(depth + 1, i));
+            }
+        }
+        Err(SqlError::UnknownColumn(match table {
+            Some(t) => format!("{t}.{name}"),
+            None => name.to_string(),
+        }))
+    }
+
+    /// Binds an expression over one table's columns (DML, defaults, CHECK).
+    pub fn table_expr(&mut self, e: &ast::Expr, table: &TableDef, alias: &str) -> Result<Expr> {
+        let scope = table_scope(table, alias);
+        self.expr(e, &scope)
+    }
+
+    /// Binds an expression of ON CONFLICT DO UPDATE over the existing row's columns followed by
+    /// EXCLUDED's (the proposed row).
+    pub fn on_conflict_filter(&mut self, e: &ast::Expr, table: &TableDef) -> Result<Expr> {
+        let mut scope = table_scope(table, &table.name);
+        scope.columns.extend(table_scope(table, "excluded").columns);
+        scope.prefer_first = true;
+        self.expr(e, &scope)
+    }
+
+    /// Binds a projection list over one table (RETURNING).
+    pub fn returning(
+        &mut self,
+        items: &[SelectItem],
+        table: &TableDef,
+    ) -> Result<(Vec<Expr>, Vec<OutColumn>)> {
+        let scope = table_scope(table, &table.name);
+        let mut exprs = Vec::new();
+        let mut cols = Vec::new();
+        for item in items {
+            match item {
+                SelectItem::Wildcard(_) => {
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        exprs.push(Expr::Column(i));
+                        cols.push(c.clone());
+                    }
+                }
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    let b = self.expr(e, &scope)?;
+                    let name = match item {
+                        SelectItem::ExprWithAlias { alias, .. } => ident(alias),
+                        _ => display_name(e),
+                    };
+                    cols.push(OutColumn {
+                        table: None,
+                        name,
+                        data_type: expr_type(&b, &scope.columns),
+                    });
+                    exprs.push(b);
+                }
+                _ => return Err(SqlError::Unsupported("this RETURNING item".into())),
+            }
+        }
+        Ok((exprs, cols))
+    }
+}
+
+fn table_scope(table: &TableDef, alias: &str) -> Scope {
+    Scope {
+        columns: table
+            .columns
+            .iter()
+            .map(|c| OutColumn {
+                table: Some(alias.to_string()),
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+            })
+            .collect(),
+        prefer_first: false,
+    }
+}
+
+fn rename(plan: Plan, alias: &str) -> Plan {
+    let columns: Vec<OutColumn> = plan
+        .columns()
+        .into_iter()
+        .map(|mut c| {
+            c.table = Some(alias.to_string());
+            c
+        })
+        .collect();
+    let n = columns.len();
+    Plan::Project {
+        input: Box::new(plan),
+        exprs: (0..n).map(Expr::Column).collect(),
+        columns,
+    }
+}
+
+fn projection_expr(items: &[SelectItem], k: usize) -> Result<&ast::Expr> {
+    match items.get(k.wrapping_sub(1)) {
+        Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) => Ok(e),
+        _ => Err(SqlError::Invalid(format!(
+            "GROUP BY position {k} is not in select list"
+        ))),
+    }
+}
+
+fn alias_expr<'s>(items: &'s [SelectItem], name: &str) -> Option<&'s ast::Expr> {
+    items.iter().find_map(|item| match item {
+        SelectItem::ExprWithAlias { expr, alias } if ident(alias) == name => Some(expr),
+        _ => None,
+    })
+}
+
+fn sort_key(expr: Expr, o: &ast::OrderByExpr) -> SortKey {
+    let asc = !matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+    // PostgreSQL: NULLs are larger than any value, so last ascending, first descending.
+    let nulls_first = o.options.nulls_first.unwrap_or(!asc);
+    SortKey {
+        expr,
+        asc,
+        nulls_first,
+    }
+}
+
+fn display_name(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Identifier(i) => ident(i),
+        ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
+        ast::Expr::Function(f) => function_name(f),
+        ast::Expr::Cast { expr, .. } | ast::Expr::Nested(expr) => display_name(expr),
+        _ => "?column?".to_string(),
+    }
+}
+
+fn function_args(f: &ast::Function) -> Result<Vec<&ast::Expr>> {
+    match &f.args {
+        ast::FunctionArguments::None => Ok(Vec::new()),
+        ast::FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
+                other => Err(SqlError::Unsupported(format!("function argument {other}"))),
+            })
+            .collect(),
+        ast::FunctionArguments::Subquery(_) => Err(SqlError::Unsupported(
+            "subquery as a function argument".into(),
+        )),
+    }
+}
+
+fn scalar_function(name: &str, mut args: Vec<Expr>) -> Result<Expr> {
+    match name {
+        "coalesce" => {
+            if args.is_empty() {
+                return Err(SqlError::UnknownFunction(
+                    "coalesce needs at least one argument".into(),
+                ));
+            }
+            Ok(Expr::Coalesce(args))
+        }
+        "nullif" => {
+            if args.len() != 2 {
+                return Err(SqlError::UnknownFunction("nullif takes 2 arguments".into()));
+            }
+            let b = args.pop().expect("two");
+            let a = args.pop().expect("two");
+            Ok(Expr::NullIf(Box::new(a), Box::new(b)))
+        }
+        _ => match crate::functions::arity(name) {
+            None => Err(SqlError::UnknownFunction(format!("{name} does not exist"))),
+            Some((min, max)) => {
+                if args.len() < min || max.is_some_and(|m| args.len() > m) {
+                    let expected = match max {
+                        Some(m) if m == min => format!("{min}"),
+                        Some(m) => format!("{min} to {m}"),
+                        None => format!("at least {min}"),
+                    };
+                    return Err(SqlError::UnknownFunction(format!(
+                        "{name} takes {expected} arguments, {} given",
+                        args.len()
+                    )));
+                }
+                Ok(Expr::Func(name.to_string(), args))
+            }
+        },
+    }
+}
+
+fn bin_op(op: &ast::BinaryOperator) -> Result<BinOp> {
+    use ast::BinaryOperator as B;
+    Ok(match op {
+        B::Plus => BinOp::Add,
+        B::Minus => BinOp::Sub,
+        B::Multiply => BinOp::Mul,
+        B::Divide => BinOp::Div,
+        B::Modulo => BinOp::Rem,
+        B::StringConcat => BinOp::Concat,
+        B::Eq => BinOp::Eq,
+        B::NotEq => BinOp::NotEq,
+        B::Lt => BinOp::Lt,
+        B::LtEq => BinOp::LtEq,
+        B::Gt => BinOp::Gt,
+        B::GtEq => BinOp::GtEq,
+        B::And => BinOp::And,
+        B::Or => BinOp::Or,
+        other => return Err(SqlError::Unsupported(format!("operator {other}"))),
+    })
+}
+
+fn unary(op: &ast::UnaryOperator, x: Expr) -> Result<Expr> {
+    Ok(match op {
+        ast::UnaryOperator::Not => Expr::Not(Box::new(x)),
+        ast::UnaryOperator::Minus => match x {
+            // Fold so that -9223372036854775808 is a literal, not an overflow.
+            Expr::Literal(Value::Int(i)) => Expr::Literal(Value::Int(-i)),
+            Expr::Literal(Value::Decimal(d)) => Expr::Literal(Value::Decimal(-d)),
+            Expr::Literal(Value::Float(f)) => Expr::Literal(Value::Float(-f)),
+            other => Expr::Neg(Box::new(other)),
+        },
+        ast::UnaryOperator::Plus => x,
+        other => return Err(SqlError::Unsupported(format!("operator {other}"))),
+    })
+}
+
+/// A literal value.
+pub fn literal(v: &ast::Value) -> Result<Expr> {
+    Ok(Expr::Literal(match v {
+        ast::Value::Number(n, _) => {
+            if let Ok(i) = n.parse::<i64>() {
+                Value::Int(i)
+            } else if n.contains(['e', 'E']) {
+                Value::Float(n.parse().map_err(|_| SqlError::InvalidCast {
+                    value: n.clone(),
+                    target: "DOUBLE PRECISION".into(),
+                })?)
+            } else if let Ok(d) = n.parse::<rust_decimal::Decimal>() {
+                Value::Decimal(d)
+            } else if n.bytes().all(|b| b.is_ascii_digit()) {
+                // Integers beyond i64 that still fit a decimal were caught above; this one is
+                // too large for any exact type.
+                return Err(SqlError::Overflow(format!("number {n}")));
+            } else {
+                Value::Float(n.parse().map_err(|_| SqlError::InvalidCast {
+                    value: n.clone(),
+                    target: "NUMERIC".into(),
+                })?)
+            }
+        }
+        ast::Value::SingleQuotedString(s)
+        | ast::Value::EscapedStringLiteral(s)
+        | ast::Value::UnicodeStringLiteral(s)
+        | ast::Value::DoubleQuotedString(s) => Value::Text(s.clone()),
+        ast::Value::DollarQuotedString(d) => Value::Text(d.value.clone()),
+        ast::Value::HexStringLiteral(h) => Value::Blob(
+            (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(h.get(i..i + 2).unwrap_or("x"), 16))
+                .collect::<std::result::Result<Vec<u8>, _>>()
+                .map_err(|_| SqlError::InvalidCast {
+                    value: h.clone(),
+                    target: "BLOB".into(),
+                })?,
+        ),
+        ast::Value::Boolean(b) => Value::Bool(*b),
+        ast::Value::Null => Value::Null,
+        ast::Value::Placeholder(p) => {
+            let n: usize = p
+                .strip_prefix('$')
+                .and_then(|d| d.parse().ok())
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    SqlError::Parameter(format!("unsupported placeholder {p}; use $1, $2, ..."))
+                })?;
+            return Ok(Expr::Param(n - 1));
+        }
+        other => return Err(SqlError::Unsupported(format!("literal {other}"))),
+    }))
+}
+
+fn literal_type(e: &Expr) -> DataType {
+    match e {
+        Expr::Literal(v) => v.data_type(),
+        _ => DataType::Null,
+    }
+}
+
+/// Best-effort static type of an expression (for result column metadata).
+pub fn expr_type(e: &Expr, cols: &[OutColumn]) -> DataType {
+    match e {
+        Expr::Column(i) => cols.get(*i).map_or(DataType::Null, |c| c.data_type.clone()),
+        Expr::Literal(v) => v.data_type(),
+        Expr::Binary(op, a, b) => match op {
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem => {
+                let (ta, tb) = (expr_type(a, cols), expr_type(b, cols));
+                crate::cast::common_type(&ta, &tb).unwrap_or(ta)
+            }
+            BinOp::Concat => DataType::Text(None),
+            _ => DataType::Boolean,
+        },
+        Expr::Not(_)
+        | Expr::IsNull(..)
+        | Expr::IsDistinct(..)
+        | Expr::InList(..)
+        | Expr::InSubquery(..)
+        | Expr::Like { .. } => DataType::Boolean,
+        Expr::Neg(a) => expr_type(a, cols),
+        Expr::Cast(_, t) => t.clone(),
+        Expr::Case {
+            whens, otherwise, ..
+        } => whens
+            .first()
+            .map(|(_, t)| expr_type(t, cols))
+            .or_else(|| otherwise.as_ref().map(|o| expr_type(o, cols)))
+            .unwrap_or(DataType::Null),
+        Expr::Coalesce(args) => args
+            .iter()
+            .map(|a| expr_type(a, cols))
+            .find(|t| *t != DataType::Null)
+            .unwrap_or(DataType::Null),
+        Expr::NullIf(a, _) => expr_type(a, cols),
+        Expr::Func(name, args) => {
+            let types: Vec<DataType> = args.iter().map(|a| expr_type(a, cols)).collect();
+            crate::functions::return_type(name, &types).unwrap_or(DataType::Null)
+        }
+        Expr::Subquery(SubqueryKind::Exists, ..) => DataType::Boolean,
+        Expr::Subquery(SubqueryKind::Scalar, plan, _) => plan
+            .columns()
+            .first()
+            .map_or(DataType::Null, |c| c.data_type.clone()),
+        Expr::Outer(..) | Expr::Param(_) => DataType::Null,
+    }
+}
+
+fn agg_type(a: &AggCall, cols: &[OutColumn]) -> DataType {
+    match a.func {
+        AggFunc::CountStar | AggFunc::Count => DataType::BigInt,
+        AggFunc::Sum | AggFunc::Avg => match a.arg.as_ref().map(|e| expr_type(e, cols)) {
+            Some(DataType::Real | DataType::Double) => DataType::Double,
+            _ => DataType::Decimal(None),
+        },
+        AggFunc::Min | AggFunc::Max => a
+            .arg
+            .as_ref()
+            .map_or(DataType::Null, |e| expr_type(e, cols)),
+    }
+}
+
+/// Builds a join, splitting an ON condition into hash keys (left = right) and the rest.
+fn make_join(left: Plan, right: Plan, kind: JoinKind, condition: Option<Expr>) -> Plan {
+    let lw = left.width();
+    let mut keys = Vec::new();
+    let mut rest = Vec::new();
+    for c in condition.map(Expr::conjuncts).unwrap_or_default() {
+        if let Expr::Binary(BinOp::Eq, a, b) = &c {
+            // Which input an expression reads: Some(true) left only, Some(false) right only.
+            let side = |e: &Expr| -> Option<bool> {
+                let cols = e.columns();
+                if cols.is_empty() || !e.is_row_independent_except_columns() {
+                    None
+                } else if cols.iter().all(|&i| i < lw) {
+                    Some(true)
+                } else if cols.iter().all(|&i| i >= lw) {
+                    Some(false)
+                } else {
+                    None
+                }
+            };
+            match (side(a), side(b)) {
+                (Some(true), Some(false)) => {
+                    keys.push(((**a).clone(), b.remap(&|i| i - lw)));
+                    continue;
+                }
+                (Some(false), Some(true)) => {
+                    keys.push(((**b).clone(), a.remap(&|i| i - lw)));
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        rest.push(c);
+    }
+    // An inner join's single-side conditions filter that side before joining.
+    let (mut left, mut right) = (left, right);
+    let mut residual = Vec::new();
+    for c in rest {
+        let cols = c.columns();
+        let pushable = !cols.is_empty() && c.is_row_independent_except_columns();
+        if pushable && kind == JoinKind::Inner && cols.iter().all(|&i| i < lw) {
+            left = push_filter(left, c);
+        } else if pushable
+            && matches!(kind, JoinKind::Inner | JoinKind::Left)
+            && cols.iter().all(|&i| i >= lw)
+        {
+            right = push_filter(right, c.remap(&|i| i - lw));
+        } else {
+            residual.push(c);
+        }
+    }
+    Plan::Join {
+        left: Box::new(left),
+        right: Box::new(right),
+        kind,
+        keys,
+        condition: Expr::and_all(residual),
+    }
+}
+
+impl Expr {
+    /// True if the expression has no subquery (safe to move between operators).
+    fn is_row_independent_except_columns(&self) -> bool {
+        let mut ok = true;
+        self.visit(&mut |e| {
+            if matches!(
+                e,
+                Expr::Subquery(..) | Expr::InSubquery(..) | Expr::Outer(..)
+            ) {
+                ok = false;
+            }
+        });
+        ok
+    }
+}
+
+/// Adds a filter to a plan, pushing it into a scan (where it can choose an access path) or
+/// through an inner join to the side it reads.
+pub fn push_filter(plan: Plan, predicate: Expr) -> Plan {
+    match plan {
+        Plan::Scan {
+            table,
+            alias,
+            access: _,
+            filter,
+            columns,
+        } => {
+            let mut parts = filter.map(Expr::conjuncts).unwrap_or_default();
+            parts.extend(predicate.conjuncts());
+            let access = choose_access(&table, &parts);
+            Plan::Scan {
+                table,
+                alias,
+                access,
+                filter: Expr::and_all(parts),
+                columns,
+            }
+        }
+        Plan::Join {
+            left,
+            right,
+            kind: JoinKind::Inner,
+            keys,
+            condition,
+        } => {
+            let lw = left.width();
+            let mut left = *left;
+            let mut right = *right;
+            let mut residual = condition.map(Expr::conjuncts).unwrap_or_default();
+            let mut new_keys = keys;
+            for c in predicate.conjuncts() {
+                let cols = c.columns();
+                if !c.is_row_independent_except_columns() || cols.is_empty() {
+                    residual.push(c);
+                } else if cols.iter().all(|&i| i < lw) {
+                    left = push_filter(left, c);
+                } else if cols.iter().all(|&i| i >= lw) {
+                    right = push_filter(right, c.remap(&|i| i - lw));
+                } else if let Expr::Binary(BinOp::Eq, a, b) = &c {
+                    let (ca, cb) = (a.columns(), b.columns());
+                    if !ca.is_empty()
+                        && ca.iter().all(|&i| i < lw)
+                        && !cb.is_empty()
+                        && cb.iter().all(|&i| i >= lw)
+                    {
+                        new_keys.push(((**a).clone(), b.remap(&|i| i - lw)));
+                    } else if !cb.is_empty()
+                        && cb.iter().all(|&i| i < lw)
+                        && !ca.is_empty()
+                        && ca.iter().all(|&i| i >= lw)
+                    {
+                        new_keys.push(((**b).clone(), a.remap(&|i| i - lw)));
+                    } else {
+                        residual.push(c);
+                    }
+                } else {
+                    residual.push(c);
+                }
+            }
+            Plan::Join {
+                left: Box::new(left),
+                right: Box::new(right),
+                kind: JoinKind::Inner,
+                keys: new_keys,
+                condition: Expr::and_all(residual),
+            }
+        }
+        other => Plan::Filter {
+            input: Box::new(other),
+            predicate,
+        },
+    }
+}
+
+/// Picks the cheapest access path for a scan under these conjuncts: a primary-key point
+/// lookup, a unique then non-unique index point lookup, a primary-key range, an index range,
+/// or a full scan. The conjuncts all stay as the scan's filter.
+fn choose_access(table: &TableDef, parts: &[Expr]) -> Access {
+    let mut eq: HashMap<usize, Expr> = HashMap::new();
+    let mut ranges: HashMap<usize, KeyRange> = HashMap::new();
+    for p in parts {
+        let Expr::Binary(op, a, b) = p else { continue };
+        if !op.is_comparison() || *op == BinOp::NotEq {
+            continue;
+        }
+        let (col, value, op) = match (a.as_ref(), b.as_ref()) {
+            (Expr::Column(c), v) if v.is_row_independent() => (*c, v.clone(), *op),
+            (v, Expr::Column(c)) if v.is_row_independent() => (*c, v.clone(), op.flip()),
+            _ => continue,
+        };
+        match op {
+            BinOp::Eq => {
+                eq.insert(col, value);
+            }
+            BinOp::Gt | BinOp::GtEq => {
+                ranges.entry(col).or_default().low = Some((value, op == BinOp::GtEq));
+            }
+            BinOp::Lt | BinOp::LtEq => {
+                ranges.entry(col).or_default().high = Some((value, op == BinOp::LtEq));
+            }
+            _ => {}
+        }
+    }
+    let pk = table.pk_indices();
+    if !pk.is_empty() && pk.iter().all(|c| eq.contains_key(c)) {
+        return Access::PkPoint(pk.iter().map(|c| eq[c].clone()).collect());
+    }
+    let mut indexes: Vec<_> = table.indexes.iter().collect();
+    indexes.sort_by_key(|i| !i.unique);
+    for idx in &indexes {
+        let cols = table.index_columns(idx);
+        if cols.iter().all(|c| eq.contains_key(c)) {
+            return Access::IndexPoint {
+                index: idx.id,
+                name: idx.name.clone(),
+                values: cols.iter().map(|c| eq[c].clone()).collect(),
+            };
+        }
+    }
+    if let Some(&first) = pk.first() {
+        if let Some(r) = ranges.get(&first) {
+            return Access::PkRange(r.clone());
+        }
+        if let Some(v) = eq.get(&first) {
+            return Access::PkRange(KeyRange {
+                low: Some((v.clone(), true)),
+                high: Some((v.clone(), true)),
+            });
+        }
+    }
+    for idx in &indexes {
+        let first = table.index_columns(idx)[0];
+        let range = ranges.get(&first).cloned().or_else(|| {
+            eq.get(&first).map(|v| KeyRange {
+                low: Some((v.clone(), true)),
+                high: Some((v.clone(), true)),
+            })
+        });
+        if let Some(range) = range {
+            return Access::IndexRange {
+                index: idx.id,
+                name: idx.name.clone(),
+                range,
+            };
+        }
+    }
+    Access::Full
+}

@@ -1,0 +1,175 @@
+//! The catalog: table and index definitions, stored in the MVCC store itself so DDL is
+//! transactional (a CREATE TABLE rolled back never existed; a concurrent one conflicts).
+//!
+//! Keys: `c\0t\0<lowercase table name>` holds a table's definition (JSON); `c\0next_id` the next
+//! table id. Definitions are JSON so the format can grow fields without a migration.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SqlError};
+use crate::kv::KvTxn;
+use crate::types::DataType;
+
+const TABLE_PREFIX: &[u8] = b"c\0t\0";
+const NEXT_ID_KEY: &[u8] = b"c\0next_id";
+/// Table ids below this are reserved for system tables.
+const FIRST_TABLE_ID: u32 = 16;
+
+/// A column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    /// Name (case as written when quoted, lowercase otherwise).
+    pub name: String,
+    /// Type.
+    pub data_type: DataType,
+    /// False for NOT NULL (and primary-key) columns.
+    pub nullable: bool,
+    /// DEFAULT expression, as SQL text.
+    pub default: Option<String>,
+    /// Position in stored rows (never reused).
+    pub slot: u16,
+}
+
+/// A secondary index (or the index behind a UNIQUE constraint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexDef {
+    /// Id, unique within the table.
+    pub id: u32,
+    /// Name, unique within the database.
+    pub name: String,
+    /// Indexed columns, by name, in order.
+    pub columns: Vec<String>,
+    /// True if no two rows may share a non-NULL key.
+    pub unique: bool,
+}
+
+/// A CHECK constraint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckDef {
+    /// Constraint name.
+    pub name: String,
+    /// The condition, as SQL text.
+    pub expr: String,
+}
+
+/// A table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Id, used in every key of the table.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// Columns in declaration order.
+    pub columns: Vec<ColumnDef>,
+    /// Primary-key columns by name; empty means a hidden row id is the key.
+    pub primary_key: Vec<String>,
+    /// Name of the primary-key constraint.
+    pub primary_key_name: String,
+    /// Secondary indexes.
+    pub indexes: Vec<IndexDef>,
+    /// CHECK constraints.
+    pub checks: Vec<CheckDef>,
+    /// Next row slot for an added column.
+    pub next_slot: u16,
+    /// Next index id.
+    pub next_index_id: u32,
+}
+
+impl TableDef {
+    /// Position of column `name` in `columns`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Positions of the primary-key columns (empty for a row-id table).
+    pub fn pk_indices(&self) -> Vec<usize> {
+        self.primary_key
+            .iter()
+            .map(|n| self.column_index(n).expect("primary key names a column"))
+            .collect()
+    }
+
+    /// Positions of an index's columns.
+    pub fn index_columns(&self, index: &IndexDef) -> Vec<usize> {
+        index
+            .columns
+            .iter()
+            .map(|n| self.column_index(n).expect("index names a column"))
+            .collect()
+    }
+
+    /// The index named `name`.
+    pub fn index(&self, name: &str) -> Option<&IndexDef> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+}
+
+fn table_key(name: &str) -> Vec<u8> {
+    let mut k = TABLE_PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn decode(raw: &[u8]) -> Result<TableDef> {
+    serde_json::from_slice(raw).map_err(|e| {
+        SqlError::Storage(nq_storage::StorageError::Integrity(format!(
+            "catalog entry is not a table definition: {e}"
+        )))
+    })
+}
+
+/// The definition of table `name`, if it exists in the transaction's snapshot.
+pub fn get_table(txn: &dyn KvTxn, name: &str) -> Result<Option<TableDef>> {
+    txn.get(&table_key(name))?
+        .map(|raw| decode(&raw))
+        .transpose()
+}
+
+/// Like [`get_table`], failing with [`SqlError::UnknownTable`].
+pub fn table(txn: &dyn KvTxn, name: &str) -> Result<TableDef> {
+    get_table(txn, name)?.ok_or_else(|| SqlError::UnknownTable(name.to_string()))
+}
+
+/// Every table, by name.
+pub fn list_tables(txn: &dyn KvTxn) -> Result<Vec<TableDef>> {
+    let end = crate::encoding::prefix_end(TABLE_PREFIX);
+    txn.scan(TABLE_PREFIX, end.as_deref())?
+        .map(|r| r.and_then(|(_, v)| decode(&v)))
+        .collect()
+}
+
+/// Stores a table's definition (create or alter).
+pub fn put_table(txn: &mut dyn KvTxn, def: &TableDef) -> Result<()> {
+    let raw = serde_json::to_vec(def).expect("definitions serialise");
+    txn.put(&table_key(&def.name), &raw)
+}
+
+/// Removes a table's definition.
+pub fn delete_table(txn: &mut dyn KvTxn, name: &str) -> Result<()> {
+    txn.delete(&table_key(name))
+}
+
+/// Hands out a new table id.
+pub fn next_table_id(txn: &mut dyn KvTxn) -> Result<u32> {
+    let id = match txn.get(NEXT_ID_KEY)? {
+        Some(raw) => u32::from_le_bytes(raw.as_slice().try_into().map_err(|_| {
+            SqlError::Storage(nq_storage::StorageError::Integrity(
+                "catalog id counter is not a u32".into(),
+            ))
+        })?),
+        None => FIRST_TABLE_ID,
+    };
+    txn.put(NEXT_ID_KEY, &(id + 1).to_le_bytes())?;
+    Ok(id)
+}
+
+/// The table owning index `name`, if any.
+pub fn find_index(txn: &dyn KvTxn, name: &str) -> Result<Option<(TableDef, IndexDef)>> {
+    for t in list_tables(txn)? {
+        if let Some(i) = t.index(name) {
+            let i = i.clone();
+            return Ok(Some((t, i)));
+        }
+    }
+    Ok(None)
+}

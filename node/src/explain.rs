@@ -1,0 +1,142 @@
+//! EXPLAIN: the plan tree as indented text, one line per operator, naming the access path and
+//! index each scan uses.
+
+use crate::expr::Expr;
+use crate::plan::{Access, AggFunc, JoinKind, Plan, SetOpKind};
+
+/// Renders a plan, one line per operator.
+pub fn explain(plan: &Plan) -> Vec<String> {
+    let mut lines = Vec::new();
+    walk(plan, 0, &mut lines);
+    lines
+}
+
+fn walk(plan: &Plan, depth: usize, out: &mut Vec<String>) {
+    let pad = "  ".repeat(depth);
+    let arrow = if depth == 0 { "" } else { "-> " };
+    let line = match plan {
+        Plan::Single => "Result (one row)".to_string(),
+        Plan::Values { rows, .. } => format!("Values ({} rows)", rows.len()),
+        Plan::Scan {
+            table,
+            alias,
+            access,
+            filter,
+            ..
+        } => {
+            let name = if *alias == table.name {
+                table.name.clone()
+            } else {
+                format!("{} {alias}", table.name)
+            };
+            let how = match access {
+                Access::Full => format!("Seq Scan on {name}"),
+                Access::PkPoint(_) => {
+                    format!("Primary Key Lookup on {name} ({})", table.primary_key_name)
+                }
+                Access::PkRange(_) => format!(
+                    "Primary Key Range Scan on {name} ({})",
+                    table.primary_key_name
+                ),
+                Access::IndexPoint { name: index, .. } => {
+                    format!("Index Lookup on {name} using {index}")
+                }
+                Access::IndexRange { name: index, .. } => {
+                    format!("Index Range Scan on {name} using {index}")
+                }
+            };
+            match filter {
+                Some(f) => format!("{how} (filter: {})", show(f)),
+                None => how,
+            }
+        }
+        Plan::Filter { predicate, .. } => format!("Filter ({})", show(predicate)),
+        Plan::Project { exprs, .. } => format!("Project ({} columns)", exprs.len()),
+        Plan::Sort { keys, .. } => format!("Sort ({} keys)", keys.len()),
+        Plan::Limit { .. } => "Limit".to_string(),
+        Plan::Distinct { .. } => "Distinct (hash)".to_string(),
+        Plan::Aggregate { groups, aggs, .. } => {
+            let names: Vec<&str> = aggs
+                .iter()
+                .map(|a| match a.func {
+                    AggFunc::CountStar => "count(*)",
+                    AggFunc::Count => "count",
+                    AggFunc::Sum => "sum",
+                    AggFunc::Avg => "avg",
+                    AggFunc::Min => "min",
+                    AggFunc::Max => "max",
+                })
+                .collect();
+            if groups.is_empty() {
+                format!("Aggregate [{}]", names.join(", "))
+            } else {
+                format!(
+                    "Hash Aggregate ({} groups keys) [{}]",
+                    groups.len(),
+                    names.join(", ")
+                )
+            }
+        }
+        Plan::Join {
+            kind,
+            keys,
+            condition,
+            ..
+        } => {
+            let k = match kind {
+                JoinKind::Inner => "Inner",
+                JoinKind::Left => "Left",
+                JoinKind::Right => "Right",
+                JoinKind::Full => "Full",
+            };
+            let algo = if keys.is_empty() {
+                format!("Nested Loop {k} Join")
+            } else {
+                format!("Hash {k} Join ({} keys)", keys.len())
+            };
+            match condition {
+                Some(c) => format!("{algo} (condition: {})", show(c)),
+                None => algo,
+            }
+        }
+        Plan::SetOp { kind, all, .. } => format!(
+            "{}{}",
+            match kind {
+                SetOpKind::Union => "Union",
+                SetOpKind::Intersect => "Intersect",
+                SetOpKind::Except => "Except",
+            },
+            if *all { " All" } else { "" }
+        ),
+    };
+    out.push(format!("{pad}{arrow}{line}"));
+    match plan {
+        Plan::Filter { input, .. }
+        | Plan::Project { input, .. }
+        | Plan::Sort { input, .. }
+        | Plan::Limit { input, .. }
+        | Plan::Distinct { input }
+        | Plan::Aggregate { input, .. } => walk(input, depth + 1, out),
+        Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
+            walk(left, depth + 1, out);
+            walk(right, depth + 1, out);
+        }
+        _ => {}
+    }
+}
+
+fn show(e: &Expr) -> String {
+    match e {
+        Expr::Column(i) => format!("${}", i + 1),
+        Expr::Outer(d, i) => format!("outer{d}.${}", i + 1),
+        Expr::Literal(v) => match v {
+            crate::types::Value::Text(s) => format!("'{s}'"),
+            other => other.to_string(),
+        },
+        Expr::Param(i) => format!("${}", i + 1),
+        Expr::Binary(op, a, b) => format!("{} {} {}", show(a), op.symbol(), show(b)),
+        Expr::Not(a) => format!("NOT {}", show(a)),
+        Expr::IsNull(a, n) => format!("{} IS {}NULL", show(a), if *n { "NOT " } else { "" }),
+        _ => "…".to_string(),
+    }
+}

@@ -1,0 +1,247 @@
+//! Physical query plans.
+
+use std::sync::Arc;
+
+use crate::catalog::TableDef;
+use crate::expr::Expr;
+use crate::types::DataType;
+
+/// A column of a plan's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutColumn {
+    /// The table (alias) it comes from, for qualified references.
+    pub table: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub data_type: DataType,
+}
+
+/// How a table is read.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Every row.
+    Full,
+    /// Rows whose primary key equals these values (all key columns).
+    PkPoint(Vec<Expr>),
+    /// Rows whose first primary-key column lies in a range.
+    PkRange(KeyRange),
+    /// Rows found through index `index` with all its columns equal to these values.
+    IndexPoint {
+        /// The index id.
+        index: u32,
+        /// Its name (for EXPLAIN).
+        name: String,
+        /// The key values.
+        values: Vec<Expr>,
+    },
+    /// Rows found through index `index` whose first column lies in a range.
+    IndexRange {
+        /// The index id.
+        index: u32,
+        /// Its name.
+        name: String,
+        /// The range.
+        range: KeyRange,
+    },
+}
+
+/// A range over the first column of a key.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRange {
+    /// Lower bound and whether it is inclusive.
+    pub low: Option<(Expr, bool)>,
+    /// Upper bound and whether it is inclusive.
+    pub high: Option<(Expr, bool)>,
+}
+
+/// Join types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// INNER (and CROSS).
+    Inner,
+    /// LEFT OUTER.
+    Left,
+    /// RIGHT OUTER.
+    Right,
+    /// FULL OUTER.
+    Full,
+}
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFunc {
+    /// COUNT(*).
+    CountStar,
+    /// COUNT(x).
+    Count,
+    /// SUM.
+    Sum,
+    /// AVG.
+    Avg,
+    /// MIN.
+    Min,
+    /// MAX.
+    Max,
+}
+
+/// One aggregate computed by an Aggregate node.
+#[derive(Debug, Clone)]
+pub struct AggCall {
+    /// The function.
+    pub func: AggFunc,
+    /// Its argument (none for COUNT(*)).
+    pub arg: Option<Expr>,
+    /// DISTINCT.
+    pub distinct: bool,
+}
+
+/// A sort key.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    /// What to sort by.
+    pub expr: Expr,
+    /// Ascending.
+    pub asc: bool,
+    /// NULLs before non-NULLs.
+    pub nulls_first: bool,
+}
+
+/// Set operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOpKind {
+    /// UNION.
+    Union,
+    /// INTERSECT.
+    Intersect,
+    /// EXCEPT.
+    Except,
+}
+
+/// A plan node. Every node produces rows of its `columns()`.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// One row with no columns (SELECT without FROM).
+    Single,
+    /// Literal rows.
+    Values {
+        /// The rows.
+        rows: Vec<Vec<Expr>>,
+        /// Output columns.
+        columns: Vec<OutColumn>,
+    },
+    /// Reads a table.
+    Scan {
+        /// The table.
+        table: Arc<TableDef>,
+        /// Alias used in the query.
+        alias: String,
+        /// How.
+        access: Access,
+        /// Residual filter on the table's columns.
+        filter: Option<Expr>,
+        /// Output columns (the table's columns).
+        columns: Vec<OutColumn>,
+    },
+    /// Keeps rows where the predicate is true.
+    Filter {
+        /// Input.
+        input: Box<Plan>,
+        /// Predicate.
+        predicate: Expr,
+    },
+    /// Computes expressions.
+    Project {
+        /// Input.
+        input: Box<Plan>,
+        /// Expressions.
+        exprs: Vec<Expr>,
+        /// Output columns.
+        columns: Vec<OutColumn>,
+    },
+    /// Sorts.
+    Sort {
+        /// Input.
+        input: Box<Plan>,
+        /// Keys.
+        keys: Vec<SortKey>,
+    },
+    /// LIMIT / OFFSET.
+    Limit {
+        /// Input.
+        input: Box<Plan>,
+        /// Max rows.
+        limit: Option<Expr>,
+        /// Rows to skip.
+        offset: Option<Expr>,
+    },
+    /// Removes duplicate rows.
+    Distinct {
+        /// Input.
+        input: Box<Plan>,
+    },
+    /// Groups and aggregates: output is the group expressions then the aggregates.
+    Aggregate {
+        /// Input.
+        input: Box<Plan>,
+        /// GROUP BY expressions.
+        groups: Vec<Expr>,
+        /// Aggregates.
+        aggs: Vec<AggCall>,
+        /// Output columns.
+        columns: Vec<OutColumn>,
+    },
+    /// Joins two inputs; output is left columns then right columns.
+    Join {
+        /// Left input.
+        left: Box<Plan>,
+        /// Right input.
+        right: Box<Plan>,
+        /// Kind.
+        kind: JoinKind,
+        /// Equi-join keys (left expr over left columns, right expr over right columns): a hash
+        /// join when not empty, a nested-loop join otherwise.
+        keys: Vec<(Expr, Expr)>,
+        /// Remaining condition over the joined row.
+        condition: Option<Expr>,
+    },
+    /// UNION / INTERSECT / EXCEPT.
+    SetOp {
+        /// Left.
+        left: Box<Plan>,
+        /// Right.
+        right: Box<Plan>,
+        /// Which.
+        kind: SetOpKind,
+        /// ALL.
+        all: bool,
+    },
+}
+
+impl Plan {
+    /// The output columns.
+    pub fn columns(&self) -> Vec<OutColumn> {
+        match self {
+            Plan::Single => Vec::new(),
+            Plan::Values { columns, .. }
+            | Plan::Scan { columns, .. }
+            | Plan::Project { columns, .. }
+            | Plan::Aggregate { columns, .. } => columns.clone(),
+            Plan::Filter { input, .. }
+            | Plan::Sort { input, .. }
+            | Plan::Limit { input, .. }
+            | Plan::Distinct { input } => input.columns(),
+            Plan::Join { left, right, .. } => {
+                let mut c = left.columns();
+                c.extend(right.columns());
+                c
+            }
+            Plan::SetOp { left, .. } => left.columns(),
+        }
+    }
+
+    /// Number of output columns.
+    pub fn width(&self) -> usize {
+        self.columns().len()
+    }
+}

@@ -1,0 +1,364 @@
+//! A session: runs statements, in autocommit mode or inside BEGIN ... COMMIT.
+
+use std::time::Instant;
+
+use sqlparser::ast::{self, Statement};
+
+use crate::bind::Binder;
+use crate::catalog;
+use crate::ddl;
+use crate::dml;
+use crate::engine::Engine;
+use crate::error::{Result, SqlError};
+use crate::exec::{self, Ctx};
+use crate::kv::KvTxn;
+use crate::result::{ColumnInfo, SqlExecutor, StatementResult};
+use crate::types::{DataType, Value};
+
+/// A connection's state: the open explicit transaction, if any.
+pub struct Session {
+    engine: Engine,
+    txn: Option<Box<dyn KvTxn>>,
+    /// An error happened inside the explicit transaction: only ROLLBACK (or COMMIT, which then
+    /// rolls back) is accepted, as in PostgreSQL.
+    failed: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("in_transaction", &self.txn.is_some())
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+fn result(tag: &str, rows_affected: u64) -> StatementResult {
+    StatementResult {
+        columns: Vec::new(),
+        rows: Vec::new(),
+        rows_affected,
+        tag: tag.to_string(),
+        elapsed: Default::default(),
+    }
+}
+
+impl Session {
+    pub(crate) fn new(engine: Engine) -> Session {
+        Session {
+            engine,
+            txn: None,
+            failed: false,
+        }
+    }
+
+    /// True inside BEGIN ... COMMIT.
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    fn begin(&self) -> Result<Box<dyn KvTxn>> {
+        Ok(Box::new(self.engine.inner.store.begin()?))
+    }
+
+    fn run(&mut self, stmt: &Statement, params: &[Value]) -> Result<StatementResult> {
+        match stmt {
+            Statement::StartTransaction { .. } => {
+                if self.txn.is_some() {
+                    return Err(SqlError::Transaction(
+                        "there is already a transaction in progress".into(),
+                    ));
+                }
+                self.txn = Some(self.begin()?);
+                self.failed = false;
+                Ok(result("BEGIN", 0))
+            }
+            Statement::Commit { .. } => match self.txn.take() {
+                None => Err(SqlError::Transaction(
+                    "there is no transaction in progress".into(),
+                )),
+                Some(t) if self.failed => {
+                    t.rollback();
+                    self.failed = false;
+                    Ok(result("ROLLBACK", 0))
+                }
+                Some(t) => {
+                    t.commit()?;
+                    Ok(result("COMMIT", 0))
+                }
+            },
+            Statement::Rollback { savepoint, .. } => {
+                if savepoint.is_some() {
+                    return Err(SqlError::Unsupported("ROLLBACK TO SAVEPOINT".into()));
+                }
+                match self.txn.take() {
+                    None => Err(SqlError::Transaction(
+                        "there is no transaction in progress".into(),
+                    )),
+                    Some(t) => {
+                        t.rollback();
+                        self.failed = false;
+                        Ok(result("ROLLBACK", 0))
+                    }
+                }
+            }
+            Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => {
+                Err(SqlError::Unsupported("SAVEPOINT".into()))
+            }
+            other => {
+                if self.failed {
+                    return Err(SqlError::Transaction(
+                        "current transaction is aborted, commands ignored until end of transaction block".into(),
+                    ));
+                }
+                match self.txn.as_mut() {
+                    Some(txn) => {
+                        let r = execute(&self.engine, txn.as_mut(), other, params);
+                        if r.is_err() {
+                            self.failed = true;
+                        }
+                        r
+                    }
+                    None => {
+                        let mut txn = self.begin()?;
+                        match execute(&self.engine, txn.as_mut(), other, params) {
+                            Ok(r) => {
+                                txn.commit()?;
+                                Ok(r)
+                            }
+                            Err(e) => {
+                                txn.rollback();
+                                Err(e)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs one data or schema statement inside `txn`.
+fn execute(
+    engine: &Engine,
+    txn: &mut dyn KvTxn,
+    stmt: &Statement,
+    params: &[Value],
+) -> Result<StatementResult> {
+    match stmt {
+        Statement::Query(q) => {
+            let plan = Binder::new(&*txn).query(q)?;
+            if !q.locks.is_empty() {
+                return Err(SqlError::Unsupported("SELECT ... FOR UPDATE".into()));
+            }
+            let ctx = Ctx::new(&*txn, params);
+            let rows = exec::open(&plan, &ctx)?.collect::<Result<Vec<_>>>()?;
+            Ok(StatementResult {
+                columns: plan
+                    .columns()
+                    .into_iter()
+                    .map(|c| ColumnInfo {
+                        name: c.name,
+                        data_type: c.data_type,
+                    })
+                    .collect(),
+                rows_affected: 0,
+                tag: "SELECT".into(),
+                rows,
+                elapsed: Default::default(),
+            })
+        }
+        Statement::Explain {
+            statement, analyze, ..
+        } => {
+            if *analyze {
+                return Err(SqlError::Unsupported("EXPLAIN ANALYZE".into()));
+            }
+            let Statement::Query(q) = statement.as_ref() else {
+                return Err(SqlError::Unsupported(
+                    "EXPLAIN of a statement other than SELECT".into(),
+                ));
+            };
+            let plan = Binder::new(&*txn).query(q)?;
+            Ok(StatementResult {
+                columns: vec![ColumnInfo {
+                    name: "QUERY PLAN".into(),
+                    data_type: DataType::Text(None),
+                }],
+                rows: crate::explain::explain(&plan)
+                    .into_iter()
+                    .map(|l| vec![Value::Text(l)])
+                    .collect(),
+                rows_affected: 0,
+                tag: "EXPLAIN".into(),
+                elapsed: Default::default(),
+            })
+        }
+        Statement::CreateTable(ct) => {
+            ddl::create_table(txn, ct)?;
+            Ok(result("CREATE TABLE", 0))
+        }
+        Statement::CreateIndex(ci) => {
+            ddl::create_index(txn, ci)?;
+            Ok(result("CREATE INDEX", 0))
+        }
+        Statement::Drop {
+            object_type,
+            if_exists,
+            names,
+            ..
+        } => {
+            if *object_type == ast::ObjectType::Table {
+                for n in names {
+                    if let Ok(name) = crate::bind::object_name(n)
+                        && let Some(def) = catalog::get_table(&*txn, &name)?
+                    {
+                        engine.inner.rowids.forget(def.id);
+                    }
+                }
+            }
+            ddl::drop(txn, object_type, names, *if_exists)?;
+            Ok(result(&format!("DROP {object_type}"), 0))
+        }
+        Statement::Insert(ins) => dml_result(
+            "INSERT",
+            dml::insert(txn, ins, params, &engine.inner.rowids)?,
+        ),
+        Statement::Update(up) => dml_result("UPDATE", dml::update(txn, up, params)?),
+        Statement::Delete(del) => dml_result("DELETE", dml::delete(txn, del, params)?),
+        other => Err(SqlError::Unsupported(format!(
+            "statement {}",
+            first_words(&other.to_string())
+        ))),
+    }
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+fn dml_result(tag: &str, r: dml::DmlResult) -> Result<StatementResult> {
+    let (columns, rows) = match r.returning {
+        Some((cols, rows)) => (
+            cols.into_iter()
+                .map(|c| ColumnInfo {
+                    name: c.name,
+                    data_type: c.data_type,
+                })
+                .collect(),
+            rows,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(StatementResult {
+        columns,
+        rows,
+        rows_affected: r.affected,
+        tag: tag.into(),
+        elapsed: Default::default(),
+    })
+}
+
+impl SqlExecutor for Session {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
+        let statements = crate::parse::parse(sql)?;
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in &statements {
+            let began = Instant::now();
+            let mut r = self.run(stmt, params)?;
+            r.elapsed = began.elapsed();
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn describe(&mut self, table: &str) -> Result<StatementResult> {
+        let txn = self.begin()?;
+        let def = catalog::table(txn.as_ref(), table)?;
+        let text = |s: &str| Value::Text(s.to_string());
+        let mut rows = Vec::new();
+        for c in &def.columns {
+            rows.push(vec![
+                text(&c.name),
+                text(&c.data_type.to_string()),
+                Value::Bool(c.nullable),
+                c.default.as_deref().map_or(Value::Null, text),
+                Value::Bool(def.primary_key.contains(&c.name)),
+            ]);
+        }
+        for idx in &def.indexes {
+            rows.push(vec![
+                text(&format!("index {}", idx.name)),
+                text(&format!(
+                    "{}({})",
+                    if idx.unique { "UNIQUE " } else { "" },
+                    idx.columns.join(", ")
+                )),
+                Value::Null,
+                Value::Null,
+                Value::Bool(false),
+            ]);
+        }
+        txn.rollback();
+        let col = |n: &str, t: DataType| ColumnInfo {
+            name: n.into(),
+            data_type: t,
+        };
+        Ok(StatementResult {
+            columns: vec![
+                col("column", DataType::Text(None)),
+                col("type", DataType::Text(None)),
+                col("nullable", DataType::Boolean),
+                col("default", DataType::Text(None)),
+                col("primary_key", DataType::Boolean),
+            ],
+            rows,
+            rows_affected: 0,
+            tag: "DESCRIBE".into(),
+            elapsed: Default::default(),
+        })
+    }
+
+    fn list_tables(&mut self) -> Result<StatementResult> {
+        let txn = self.begin()?;
+        let tables = catalog::list_tables(txn.as_ref())?;
+        txn.rollback();
+        Ok(StatementResult {
+            columns: vec![
+                ColumnInfo {
+                    name: "table".into(),
+                    data_type: DataType::Text(None),
+                },
+                ColumnInfo {
+                    name: "columns".into(),
+                    data_type: DataType::BigInt,
+                },
+                ColumnInfo {
+                    name: "indexes".into(),
+                    data_type: DataType::BigInt,
+                },
+            ],
+            rows: tables
+                .iter()
+                .map(|t| {
+                    vec![
+                        Value::Text(t.name.clone()),
+                        Value::Int(t.columns.len() as i64),
+                        Value::Int(t.indexes.len() as i64),
+                    ]
+                })
+                .collect(),
+            rows_affected: 0,
+            tag: "LIST".into(),
+            elapsed: Default::default(),
+        })
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(t) = self.txn.take() {
+            t.rollback();
+        }
+    }
+}
