@@ -4,6 +4,8 @@
 //! implement the same trait by routing each call to the shard owning the key, so the planner and
 //! executor never change.
 
+use std::any::Any;
+
 use nq_storage::mvcc::Transaction;
 
 use crate::error::Result;
@@ -27,6 +29,10 @@ pub trait KvTxn: Send + std::fmt::Debug {
     fn lock_for_update(&mut self, key: &[u8]) -> Result<()>;
     /// The snapshot timestamp.
     fn start_ts(&self) -> u64;
+    /// Captures the transaction's writes so far (`SAVEPOINT`).
+    fn savepoint(&self) -> Box<dyn Any + Send>;
+    /// Discards writes made after `savepoint` was taken.
+    fn rollback_to(&mut self, savepoint: &(dyn Any + Send)) -> Result<()>;
     /// Commits; returns the commit timestamp.
     fn commit(self: Box<Self>) -> Result<u64>;
     /// Rolls back.
@@ -57,6 +63,19 @@ impl KvTxn for Transaction {
 
     fn start_ts(&self) -> u64 {
         Transaction::start_ts(self)
+    }
+
+    fn savepoint(&self) -> Box<dyn Any + Send> {
+        Box::new(Transaction::savepoint(self))
+    }
+
+    fn rollback_to(&mut self, savepoint: &(dyn Any + Send)) -> Result<()> {
+        let sp = savepoint
+            .downcast_ref::<nq_storage::mvcc::Savepoint>()
+            .ok_or_else(|| {
+                crate::SqlError::Transaction("savepoint of another transaction".into())
+            })?;
+        Ok(Transaction::rollback_to(self, sp)?)
     }
 
     fn commit(self: Box<Self>) -> Result<u64> {

@@ -19,6 +19,8 @@ use crate::types::{DataType, Value};
 pub struct Session {
     engine: Engine,
     txn: Option<Box<dyn KvTxn>>,
+    /// Savepoints of the explicit transaction, oldest first.
+    savepoints: Vec<(String, Box<dyn std::any::Any + Send>)>,
     /// An error happened inside the explicit transaction: only ROLLBACK (or COMMIT, which then
     /// rolls back) is accepted, as in PostgreSQL.
     failed: bool,
@@ -48,6 +50,7 @@ impl Session {
         Session {
             engine,
             txn: None,
+            savepoints: Vec::new(),
             failed: false,
         }
     }
@@ -73,24 +76,45 @@ impl Session {
                 self.failed = false;
                 Ok(result("BEGIN", 0))
             }
-            Statement::Commit { .. } => match self.txn.take() {
-                None => Err(SqlError::Transaction(
-                    "there is no transaction in progress".into(),
-                )),
-                Some(t) if self.failed => {
-                    t.rollback();
-                    self.failed = false;
-                    Ok(result("ROLLBACK", 0))
+            Statement::Commit { .. } => {
+                match self.txn.take().inspect(|_| self.savepoints.clear()) {
+                    None => Err(SqlError::Transaction(
+                        "there is no transaction in progress".into(),
+                    )),
+                    Some(t) if self.failed => {
+                        t.rollback();
+                        self.failed = false;
+                        Ok(result("ROLLBACK", 0))
+                    }
+                    Some(t) => {
+                        t.commit()?;
+                        Ok(result("COMMIT", 0))
+                    }
                 }
-                Some(t) => {
-                    t.commit()?;
-                    Ok(result("COMMIT", 0))
-                }
-            },
-            Statement::Rollback { savepoint, .. } => {
-                if savepoint.is_some() {
-                    return Err(SqlError::Unsupported("ROLLBACK TO SAVEPOINT".into()));
-                }
+            }
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => {
+                let name = crate::bind::ident(name);
+                let Some(txn) = self.txn.as_mut() else {
+                    return Err(SqlError::Transaction(
+                        "ROLLBACK TO SAVEPOINT can only be used in transaction blocks".into(),
+                    ));
+                };
+                let Some(at) = self.savepoints.iter().rposition(|(n, _)| *n == name) else {
+                    return Err(SqlError::Transaction(format!(
+                        "savepoint {name:?} does not exist"
+                    )));
+                };
+                txn.rollback_to(self.savepoints[at].1.as_ref())?;
+                // The savepoint itself stays; later ones are gone.
+                self.savepoints.truncate(at + 1);
+                self.failed = false;
+                Ok(result("ROLLBACK", 0))
+            }
+            Statement::Rollback { .. } => {
+                self.savepoints.clear();
                 match self.txn.take() {
                     None => Err(SqlError::Transaction(
                         "there is no transaction in progress".into(),
@@ -102,8 +126,30 @@ impl Session {
                     }
                 }
             }
-            Statement::Savepoint { .. } | Statement::ReleaseSavepoint { .. } => {
-                Err(SqlError::Unsupported("SAVEPOINT".into()))
+            Statement::Savepoint { name } => {
+                if self.failed {
+                    return Err(SqlError::Transaction(
+                        "current transaction is aborted, commands ignored until end of transaction block".into(),
+                    ));
+                }
+                let Some(txn) = self.txn.as_ref() else {
+                    return Err(SqlError::Transaction(
+                        "SAVEPOINT can only be used in transaction blocks".into(),
+                    ));
+                };
+                self.savepoints
+                    .push((crate::bind::ident(name), txn.savepoint()));
+                Ok(result("SAVEPOINT", 0))
+            }
+            Statement::ReleaseSavepoint { name } => {
+                let name = crate::bind::ident(name);
+                let Some(at) = self.savepoints.iter().rposition(|(n, _)| *n == name) else {
+                    return Err(SqlError::Transaction(format!(
+                        "savepoint {name:?} does not exist"
+                    )));
+                };
+                self.savepoints.truncate(at);
+                Ok(result("RELEASE", 0))
             }
             other => {
                 if self.failed {
@@ -149,7 +195,7 @@ fn execute(
         Statement::Query(q) => {
             let plan = Binder::new(&*txn).query(q)?;
             if !q.locks.is_empty() {
-                return Err(SqlError::Unsupported("SELECT ... FOR UPDATE".into()));
+                lock_rows(txn, &plan, params)?;
             }
             let ctx = Ctx::new(&*txn, params);
             let rows = exec::open(&plan, &ctx)?.collect::<Result<Vec<_>>>()?;
@@ -231,6 +277,60 @@ fn execute(
             first_words(&other.to_string())
         ))),
     }
+}
+
+/// `SELECT ... FOR UPDATE`: takes the pessimistic lock on every row each scanned table
+/// contributes under its pushed-down filter (waiting for other holders, failing on deadlock or
+/// when the row changed after this transaction's snapshot), before the query runs.
+fn lock_rows(txn: &mut dyn KvTxn, plan: &crate::plan::Plan, params: &[Value]) -> Result<()> {
+    fn scans<'p>(plan: &'p crate::plan::Plan, out: &mut Vec<&'p crate::plan::Plan>) {
+        use crate::plan::Plan;
+        match plan {
+            Plan::Scan { .. } => out.push(plan),
+            Plan::Filter { input, .. }
+            | Plan::Project { input, .. }
+            | Plan::Sort { input, .. }
+            | Plan::Limit { input, .. }
+            | Plan::Distinct { input }
+            | Plan::Aggregate { input, .. } => scans(input, out),
+            Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
+                scans(left, out);
+                scans(right, out);
+            }
+            Plan::Single | Plan::Values { .. } => {}
+        }
+    }
+    let mut found = Vec::new();
+    scans(plan, &mut found);
+    let mut keys = Vec::new();
+    {
+        let ctx = Ctx::new(&*txn, params);
+        for s in found {
+            let crate::plan::Plan::Scan {
+                table,
+                access,
+                filter,
+                ..
+            } = s
+            else {
+                continue;
+            };
+            for r in exec::scan_keyed(table, access, &ctx)? {
+                let (key, row) = r?;
+                let keep = match filter {
+                    Some(f) => exec::holds(f, &row, &ctx)?,
+                    None => true,
+                };
+                if keep {
+                    keys.push(key);
+                }
+            }
+        }
+    }
+    for k in keys {
+        txn.lock_for_update(&k)?;
+    }
+    Ok(())
 }
 
 fn first_words(s: &str) -> String {

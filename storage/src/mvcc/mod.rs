@@ -60,7 +60,7 @@ pub use gc::GcReport;
 use keys::{LockRecord, WriteKind, WriteRecord, version_key, versions_prefix};
 use locks::LockManager;
 pub use twophase::{Mutation, TxnStatus};
-pub use txn::{Transaction, TxnScan};
+pub use txn::{Savepoint, Transaction, TxnScan};
 
 const WRITE_TREE: &str = "mvcc.write";
 const LOCK_TREE: &str = "mvcc.lock";

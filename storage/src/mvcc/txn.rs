@@ -340,6 +340,21 @@ impl Transaction {
         Ok(commit_ts)
     }
 
+    /// A savepoint: the buffered writes as they are now (`SAVEPOINT`).
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            writes: self.writes.clone(),
+        }
+    }
+
+    /// Discards the writes made since `savepoint` (`ROLLBACK TO SAVEPOINT`). Locks taken since
+    /// stay held until the transaction ends, as in PostgreSQL.
+    pub fn rollback_to(&mut self, savepoint: &Savepoint) -> Result<()> {
+        self.check_open()?;
+        self.writes = savepoint.writes.clone();
+        Ok(())
+    }
+
     /// Rolls back: discards the buffered writes and releases the locks.
     pub fn rollback(mut self) {
         self.abort(AbortReason::User);
@@ -425,4 +440,10 @@ impl Iterator for TxnScan<'_> {
             return self.pending.take().map(Ok);
         }
     }
+}
+
+/// The state a transaction can roll back to (see [`Transaction::savepoint`]).
+#[derive(Debug, Clone)]
+pub struct Savepoint {
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
