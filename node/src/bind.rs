@@ -139,6 +139,8 @@ pub struct Binder<'a> {
     outer: Vec<Scope>,
     /// Common table expressions in scope.
     ctes: HashMap<String, Plan>,
+    /// Engine statistics, for the `nq_stat_*` views.
+    stats: Option<&'a crate::stats::EngineStats>,
 }
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max"];
@@ -169,7 +171,165 @@ impl<'a> Binder<'a> {
             txn,
             outer: Vec::new(),
             ctes: HashMap::new(),
+            stats: None,
         }
+    }
+
+    /// Gives the `nq_stat_*` views their source.
+    pub fn with_stats(mut self, stats: &'a crate::stats::EngineStats) -> Binder<'a> {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// A system view (`nq_tables`, `nq_columns`, `nq_indexes`, `nq_stat_statements`,
+    /// `nq_stat_indexes`) as literal rows read now.
+    fn system_view(&self, name: &str, alias: &str) -> Result<Option<Plan>> {
+        let text = |s: &str| Value::Text(s.to_string());
+        let tables = || catalog::list_tables(self.txn);
+        let (cols, rows): (Vec<(&str, DataType)>, Vec<Vec<Value>>) = match name {
+            "nq_tables" => (
+                vec![
+                    ("table_name", DataType::Text(None)),
+                    ("columns", DataType::BigInt),
+                    ("indexes", DataType::BigInt),
+                    ("primary_key", DataType::Text(None)),
+                ],
+                tables()?
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            text(&t.name),
+                            Value::Int(t.columns.len() as i64),
+                            Value::Int(t.indexes.len() as i64),
+                            if t.primary_key.is_empty() {
+                                Value::Null
+                            } else {
+                                text(&t.primary_key.join(", "))
+                            },
+                        ]
+                    })
+                    .collect(),
+            ),
+            "nq_columns" => (
+                vec![
+                    ("table_name", DataType::Text(None)),
+                    ("column_name", DataType::Text(None)),
+                    ("ordinal", DataType::BigInt),
+                    ("data_type", DataType::Text(None)),
+                    ("nullable", DataType::Boolean),
+                    ("column_default", DataType::Text(None)),
+                ],
+                tables()?
+                    .iter()
+                    .flat_map(|t| {
+                        t.columns.iter().enumerate().map(|(i, c)| {
+                            vec![
+                                text(&t.name),
+                                text(&c.name),
+                                Value::Int(i as i64 + 1),
+                                text(&c.data_type.to_string()),
+                                Value::Bool(c.nullable),
+                                c.default.as_deref().map_or(Value::Null, text),
+                            ]
+                        })
+                    })
+                    .collect(),
+            ),
+            "nq_indexes" => (
+                vec![
+                    ("table_name", DataType::Text(None)),
+                    ("index_name", DataType::Text(None)),
+                    ("columns", DataType::Text(None)),
+                    ("is_unique", DataType::Boolean),
+                    ("is_primary", DataType::Boolean),
+                ],
+                tables()?
+                    .iter()
+                    .flat_map(|t| {
+                        let pk = (!t.primary_key.is_empty()).then(|| {
+                            vec![
+                                text(&t.name),
+                                text(&t.primary_key_name),
+                                text(&t.primary_key.join(", ")),
+                                Value::Bool(true),
+                                Value::Bool(true),
+                            ]
+                        });
+                        pk.into_iter().chain(t.indexes.iter().map(|i| {
+                            vec![
+                                text(&t.name),
+                                text(&i.name),
+                                text(&i.columns.join(", ")),
+                                Value::Bool(i.unique),
+                                Value::Bool(false),
+                            ]
+                        }))
+                    })
+                    .collect(),
+            ),
+            "nq_stat_statements" => (
+                vec![
+                    ("query", DataType::Text(None)),
+                    ("calls", DataType::BigInt),
+                    ("total_ms", DataType::Double),
+                    ("mean_ms", DataType::Double),
+                    ("rows", DataType::BigInt),
+                ],
+                self.stats
+                    .map(crate::stats::EngineStats::statements)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(q, st)| {
+                        let total = st.total.as_secs_f64() * 1000.0;
+                        vec![
+                            Value::Text(q),
+                            Value::Int(st.calls as i64),
+                            Value::Float(total),
+                            Value::Float(total / st.calls.max(1) as f64),
+                            Value::Int(st.rows as i64),
+                        ]
+                    })
+                    .collect(),
+            ),
+            "nq_stat_indexes" => (
+                vec![
+                    ("table_name", DataType::Text(None)),
+                    ("index_name", DataType::Text(None)),
+                    ("scans", DataType::BigInt),
+                    ("rows_read", DataType::BigInt),
+                ],
+                tables()?
+                    .iter()
+                    .flat_map(|t| {
+                        t.indexes.iter().map(|i| {
+                            let (scans, rows) =
+                                self.stats.map_or((0, 0), |s| s.index_usage(t.id, i.id));
+                            vec![
+                                text(&t.name),
+                                text(&i.name),
+                                Value::Int(scans as i64),
+                                Value::Int(rows as i64),
+                            ]
+                        })
+                    })
+                    .collect(),
+            ),
+            _ => return Ok(None),
+        };
+        Ok(Some(Plan::Values {
+            rows: rows
+                .into_iter()
+                .map(|r| r.into_iter().map(Expr::Literal).collect())
+                .collect(),
+            columns: cols
+                .into_iter()
+                .map(|(n, t)| OutColumn {
+                    table: Some(alias.to_string()),
+                    name: n.to_string(),
+                    data_type: t,
+                })
+                .collect(),
+        }))
     }
 
     /// Binds a query to a plan.
@@ -344,7 +504,14 @@ impl<'a> Binder<'a> {
                 if let Some(cte) = self.ctes.get(&tname) {
                     return Ok(rename(cte.clone(), &alias_name));
                 }
-                let def = Arc::new(catalog::table(self.txn, &tname)?);
+                let def = match catalog::get_table(self.txn, &tname)? {
+                    Some(def) => Arc::new(def),
+                    None => {
+                        return self
+                            .system_view(&tname, &alias_name)?
+                            .ok_or(SqlError::UnknownTable(tname));
+                    }
+                };
                 let columns = def
                     .columns
                     .iter()
@@ -997,7 +1164,8 @@ impl<'a> Binder<'a> {
                     return Err(SqlError::Unsupported("LIKE ANY".into()));
                 }
                 let escape = match escape_char.as_deref() {
-                    None => None,
+                    // PostgreSQL's default escape character.
+                    None => Some('\\'),
                     Some(ast::Expr::Value(v)) => match &v.value {
                         ast::Value::SingleQuotedString(s) if s.chars().count() == 1 => {
                             s.chars().next()

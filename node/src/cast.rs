@@ -275,8 +275,9 @@ fn to_int(value: &Value, target: &DataType) -> Result<Value> {
                 return Err(invalid_value(value, target));
             }
             let rounded = x.round();
-            // i64::MAX as f64 rounds up to 2^63, which is out of range.
-            if rounded < -9_223_372_036_854_775_808.0 || rounded >= 9_223_372_036_854_775_808.0 {
+            // i64 holds [-2^63, 2^63); i64::MAX as f64 rounds up to 2^63, so the bounds are
+            // written as the exact powers of two.
+            if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&rounded) {
                 return Err(overflow(target));
             }
             rounded as i64
@@ -508,7 +509,7 @@ fn parse_hex(hex: &str) -> Option<Vec<u8>> {
         .filter(|b| !b.is_ascii_whitespace())
         .map(|b| (b as char).to_digit(16).map(|d| d as u8))
         .collect::<Option<_>>()?;
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     Some(

@@ -10,6 +10,31 @@ use nq_storage::{Database, Options};
 use crate::dml::RowIds;
 use crate::error::{Result, SqlError};
 use crate::session::Session;
+use crate::stats::EngineStats;
+
+/// Settings of an embedded database.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Storage settings (page size, buffer pool, log).
+    pub storage: Options,
+    /// Statements slower than this are logged (target `nq_node::slow_query`); `None` logs none.
+    pub slow_query: Option<std::time::Duration>,
+    /// Default statement timeout of new sessions; `None` means none.
+    pub statement_timeout: Option<std::time::Duration>,
+    /// Bytes one statement's sorts, hash tables and buffers may hold; 0 = unlimited.
+    pub memory_limit_bytes: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            storage: Options::default(),
+            slow_query: Some(std::time::Duration::from_secs(1)),
+            statement_timeout: None,
+            memory_limit_bytes: 256 << 20,
+        }
+    }
+}
 
 /// File name of the data file inside the data directory.
 pub const DATA_FILE: &str = "data.nqdb";
@@ -19,6 +44,8 @@ pub(crate) struct EngineInner {
     pub db: Database,
     pub store: MvccStore,
     pub rowids: RowIds,
+    pub stats: EngineStats,
+    pub options: EngineOptions,
 }
 
 /// An open database. Cheap to clone.
@@ -38,18 +65,18 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Opens (creating if needed) the database in `dir`, recovering after a crash.
     pub fn open(dir: &Path) -> Result<Engine> {
-        Engine::open_with(dir, &Options::default())
+        Engine::open_with(dir, &EngineOptions::default())
     }
 
-    /// Like [`Engine::open`] with storage options.
-    pub fn open_with(dir: &Path, options: &Options) -> Result<Engine> {
+    /// Like [`Engine::open`] with options.
+    pub fn open_with(dir: &Path, options: &EngineOptions) -> Result<Engine> {
         std::fs::create_dir_all(dir).map_err(|e| {
             SqlError::Storage(nq_storage::StorageError::Io {
                 path: dir.to_path_buf(),
                 source: e,
             })
         })?;
-        let db = Database::open_or_create(dir.join(DATA_FILE), options)?;
+        let db = Database::open_or_create(dir.join(DATA_FILE), &options.storage)?;
         let store = MvccStore::open(&db, MvccConfig::default())?;
         Ok(Engine {
             inner: Arc::new(EngineInner {
@@ -57,6 +84,8 @@ impl Engine {
                 db,
                 store,
                 rowids: RowIds::default(),
+                stats: EngineStats::default(),
+                options: options.clone(),
             }),
         })
     }

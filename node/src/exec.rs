@@ -20,8 +20,19 @@ pub type Row = Vec<Value>;
 /// A stream of rows.
 pub type RowIter<'a> = Box<dyn Iterator<Item = Result<Row>> + 'a>;
 
-/// What a running statement needs: its transaction, parameters and the rows of enclosing
-/// queries (for correlated subqueries).
+/// Limits a statement runs under.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Fail with [`SqlError::Cancelled`] after this instant (statement timeout).
+    pub deadline: Option<std::time::Instant>,
+    /// Set from another thread to cancel the statement.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Bytes the statement's sorts, hash tables and buffers may hold; 0 = unlimited.
+    pub memory_bytes: usize,
+}
+
+/// What a running statement needs: its transaction, parameters, the rows of enclosing
+/// queries (for correlated subqueries), its limits, and where to count index use.
 #[derive(Debug)]
 pub struct Ctx<'a> {
     /// The transaction.
@@ -29,6 +40,11 @@ pub struct Ctx<'a> {
     /// `$1`... values.
     pub params: &'a [Value],
     outer: RefCell<Vec<Row>>,
+    limits: Limits,
+    memory: std::cell::Cell<usize>,
+    rows_seen: std::cell::Cell<u64>,
+    stats: Option<&'a crate::stats::EngineStats>,
+    profile: Option<&'a crate::stats::Profile>,
 }
 
 impl<'a> Ctx<'a> {
@@ -38,8 +54,81 @@ impl<'a> Ctx<'a> {
             txn,
             params,
             outer: RefCell::new(Vec::new()),
+            limits: Limits::default(),
+            memory: std::cell::Cell::new(0),
+            rows_seen: std::cell::Cell::new(0),
+            stats: None,
+            profile: None,
         }
     }
+
+    /// Runs under `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Ctx<'a> {
+        self.limits = limits;
+        self
+    }
+
+    /// Counts index use in `stats`.
+    pub fn with_stats(mut self, stats: &'a crate::stats::EngineStats) -> Ctx<'a> {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// Records rows and time per operator (EXPLAIN ANALYZE).
+    pub fn with_profile(mut self, profile: &'a crate::stats::Profile) -> Ctx<'a> {
+        self.profile = Some(profile);
+        self
+    }
+
+    /// Fails if the statement was cancelled or ran out of time. Called once per row read and
+    /// every 1,024 rows for the clock.
+    pub fn check(&self) -> Result<()> {
+        let n = self.rows_seen.get().wrapping_add(1);
+        self.rows_seen.set(n);
+        if let Some(c) = &self.limits.cancel
+            && c.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(SqlError::Cancelled(
+                "canceling statement due to user request".into(),
+            ));
+        }
+        if n.is_multiple_of(1024)
+            && let Some(d) = self.limits.deadline
+            && std::time::Instant::now() > d
+        {
+            return Err(SqlError::Cancelled(
+                "canceling statement due to statement timeout".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Accounts `bytes` held by a sort, hash table or buffer against the memory limit.
+    pub fn charge(&self, bytes: usize, what: &str) -> Result<()> {
+        let used = self.memory.get() + bytes;
+        self.memory.set(used);
+        if self.limits.memory_bytes > 0 && used > self.limits.memory_bytes {
+            return Err(SqlError::MemoryLimit {
+                limit: self.limits.memory_bytes,
+                what: what.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Approximate bytes a row holds in memory.
+pub fn row_bytes(row: &[Value]) -> usize {
+    row.iter()
+        .map(|v| {
+            32 + match v {
+                Value::Text(s) | Value::Json(s) => s.len(),
+                Value::Blob(b) => b.len(),
+                _ => 0,
+            }
+        })
+        .sum::<usize>()
+        + 24
 }
 
 /// Evaluates `e` over `row`.
@@ -220,13 +309,49 @@ fn run_subquery(plan: &Plan, row: &[Value], ctx: &Ctx<'_>) -> Result<Vec<Row>> {
     result
 }
 
-/// True if the predicate holds (NULL counts as false).
+/// True if the predicate holds (NULL counts as false). Every row tested also checks for
+/// cancellation and the timeout.
 pub fn holds(pred: &Expr, row: &[Value], ctx: &Ctx<'_>) -> Result<bool> {
+    ctx.check()?;
     Ok(expr::truth(&eval(pred, row, ctx)?)? == Some(true))
 }
 
 /// Starts executing `plan`.
 pub fn open<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
+    let Some(profile) = ctx.profile else {
+        return open_node(plan, ctx);
+    };
+    let node = plan as *const Plan as usize;
+    let began = std::time::Instant::now();
+    let inner = open_node(plan, ctx)?;
+    profile.add(node, 0, 1, began.elapsed());
+    Ok(Box::new(Profiled {
+        inner,
+        node,
+        profile,
+    }))
+}
+
+/// Counts an operator's rows and the time spent in it (inputs included).
+struct Profiled<'a> {
+    inner: RowIter<'a>,
+    node: usize,
+    profile: &'a crate::stats::Profile,
+}
+
+impl Iterator for Profiled<'_> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        let began = std::time::Instant::now();
+        let item = self.inner.next();
+        let rows = u64::from(matches!(item, Some(Ok(_))));
+        self.profile.add(self.node, rows, 0, began.elapsed());
+        item
+    }
+}
+
+fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
     Ok(match plan {
         Plan::Single => Box::new(std::iter::once(Ok(Vec::new()))),
         Plan::Values { rows, .. } => Box::new(rows.iter().map(move |exprs| {
@@ -280,6 +405,7 @@ pub fn open<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
                     .iter()
                     .map(|k| eval(&k.expr, &row, ctx))
                     .collect::<Result<Vec<_>>>()?;
+                ctx.charge(row_bytes(&row) + row_bytes(&k), "Sort")?;
                 rows.push((k, row));
             }
             rows.sort_by(|(a, _), (b, _)| compare_keys(keys, a, b));
@@ -313,9 +439,19 @@ pub fn open<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
         Plan::Distinct { input } => {
             let mut seen = HashSet::new();
             let rows = open(input, ctx)?;
-            Box::new(rows.filter(move |r| match r {
-                Ok(row) => seen.insert(row_key(row)),
-                Err(_) => true,
+            Box::new(rows.filter_map(move |r| match r {
+                Ok(row) => {
+                    let k = row_key(&row);
+                    if seen.contains(&k) {
+                        return None;
+                    }
+                    if let Err(e) = ctx.charge(k.len() + 48, "Distinct") {
+                        return Some(Err(e));
+                    }
+                    seen.insert(k);
+                    Some(Ok(row))
+                }
+                Err(e) => Some(Err(e)),
             }))
         }
         Plan::Aggregate {
@@ -443,8 +579,32 @@ fn scan_table<'a>(
 /// A stream of rows with their row keys (UPDATE and DELETE need the key).
 pub type KeyedIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Row)>> + 'a>;
 
-/// Reads a table through an access path, yielding each row with its key.
+/// Reads a table through an access path, yielding each row with its key. Checks for
+/// cancellation and the statement timeout on every row, and counts index use.
 pub fn scan_keyed<'a>(
+    table: &'a TableDef,
+    access: &'a Access,
+    ctx: &'a Ctx<'a>,
+) -> Result<KeyedIter<'a>> {
+    let counter = match (access, ctx.stats) {
+        (Access::IndexPoint { index, .. } | Access::IndexRange { index, .. }, Some(stats)) => {
+            let c = stats.index(table.id, *index);
+            c.scans.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Some(c)
+        }
+        _ => None,
+    };
+    let rows = scan_access(table, access, ctx)?;
+    Ok(Box::new(rows.map(move |r| {
+        ctx.check()?;
+        if let Some(c) = &counter {
+            c.rows.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
+    })))
+}
+
+fn scan_access<'a>(
     table: &'a TableDef,
     access: &'a Access,
     ctx: &'a Ctx<'a>,
@@ -529,10 +689,12 @@ fn index_rows<'a>(
         key.extend_from_slice(&pk);
         match ctx.txn.get(&key)? {
             Some(raw) => row_from_stored(table, &raw).map(|r| (key, r)),
-            None => Err(SqlError::Storage(nq_storage::StorageError::Integrity(format!(
-                "index entry of table {:?} points at a missing row",
-                table.name
-            )))),
+            None => Err(SqlError::Storage(nq_storage::StorageError::Integrity(
+                format!(
+                    "index entry of table {:?} points at a missing row",
+                    table.name
+                ),
+            ))),
         }
     }))
 }
@@ -653,6 +815,10 @@ fn aggregate(input: &Plan, groups: &[Expr], aggs: &[AggCall], ctx: &Ctx<'_>) -> 
         let idx = match table.get(&key) {
             Some(&i) => i,
             None => {
+                ctx.charge(
+                    key.len() + row_bytes(&values) + 64 * aggs.len(),
+                    "Aggregate",
+                )?;
                 out.push(Group {
                     values,
                     accs: aggs.iter().map(new_acc).collect(),
@@ -704,7 +870,12 @@ fn join<'a>(
     condition: Option<&'a Expr>,
     ctx: &'a Ctx<'a>,
 ) -> Result<RowIter<'a>> {
-    let right_rows: Vec<Row> = open(right, ctx)?.collect::<Result<_>>()?;
+    let mut right_rows: Vec<Row> = Vec::new();
+    for r in open(right, ctx)? {
+        let row = r?;
+        ctx.charge(row_bytes(&row) + 16, "Hash Join")?;
+        right_rows.push(row);
+    }
     let right_width = right.width();
     let left_width = left.width();
     // Hash table over the right side's key values; rows with a NULL key never match.
@@ -745,6 +916,7 @@ fn join<'a>(
         };
         let mut out = Vec::new();
         for &i in candidates {
+            ctx.check()?;
             let mut joined = lrow.clone();
             joined.extend(rr[i].iter().cloned());
             let ok = match condition {
@@ -796,6 +968,7 @@ fn set_op<'a>(
     let mut right_rows = Vec::new();
     for r in open(right, ctx)? {
         let row = r?;
+        ctx.charge(row_bytes(&row), "Set Operation")?;
         *counts.entry(row_key(&row)).or_insert(0) += 1;
         if kind == SetOpKind::Union {
             right_rows.push(row);

@@ -3,15 +3,24 @@
 
 use crate::expr::Expr;
 use crate::plan::{Access, AggFunc, JoinKind, Plan, SetOpKind};
+use crate::stats::Profile;
 
 /// Renders a plan, one line per operator.
 pub fn explain(plan: &Plan) -> Vec<String> {
     let mut lines = Vec::new();
-    walk(plan, 0, &mut lines);
+    walk(plan, 0, &mut lines, None);
     lines
 }
 
-fn walk(plan: &Plan, depth: usize, out: &mut Vec<String>) {
+/// Renders a plan with what each operator did in one run: rows produced, times started
+/// (loops) and time spent, its inputs included.
+pub fn explain_analyze(plan: &Plan, profile: &Profile) -> Vec<String> {
+    let mut lines = Vec::new();
+    walk(plan, 0, &mut lines, Some(profile));
+    lines
+}
+
+fn walk(plan: &Plan, depth: usize, out: &mut Vec<String>, profile: Option<&Profile>) {
     let pad = "  ".repeat(depth);
     let arrow = if depth == 0 { "" } else { "-> " };
     let line = match plan {
@@ -109,17 +118,27 @@ fn walk(plan: &Plan, depth: usize, out: &mut Vec<String>) {
             if *all { " All" } else { "" }
         ),
     };
-    out.push(format!("{pad}{arrow}{line}"));
+    let actual = match profile.map(|p| p.get(plan as *const Plan as usize)) {
+        Some(Some(p)) => format!(
+            " (actual rows={} loops={} time={:.3} ms)",
+            p.rows,
+            p.loops,
+            p.time.as_secs_f64() * 1000.0
+        ),
+        Some(None) => " (never executed)".to_string(),
+        None => String::new(),
+    };
+    out.push(format!("{pad}{arrow}{line}{actual}"));
     match plan {
         Plan::Filter { input, .. }
         | Plan::Project { input, .. }
         | Plan::Sort { input, .. }
         | Plan::Limit { input, .. }
         | Plan::Distinct { input }
-        | Plan::Aggregate { input, .. } => walk(input, depth + 1, out),
+        | Plan::Aggregate { input, .. } => walk(input, depth + 1, out, profile),
         Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
-            walk(left, depth + 1, out);
-            walk(right, depth + 1, out);
+            walk(left, depth + 1, out, profile);
+            walk(right, depth + 1, out, profile);
         }
         _ => {}
     }

@@ -25,18 +25,16 @@
 //! number, logarithm of zero) are [`SqlError::Invalid`].
 
 use std::cmp::Ordering;
+use std::str::FromStr;
 
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::arith;
-use crate::cast::{
-    cast, common_type, date_to_days, days_to_date, f64_to_decimal, quote, value_to_text,
-};
+use crate::cast::{cast, common_type, date_to_days, days_to_date, quote, value_to_text};
 use crate::error::{Result, SqlError};
 use crate::types::{DataType, MICROS_PER_DAY, Value, decimal_to_f64};
-
-use chrono::{Datelike, NaiveDate};
 
 /// The longest text `repeat`, `lpad` and `rpad` build, in bytes (PostgreSQL's limit too).
 const MAX_RESULT_BYTES: usize = 1 << 30;
@@ -653,24 +651,27 @@ fn round_or_trunc(a: &Args<'_>, strategy: RoundingStrategy) -> Result<Value> {
         Num::Int(i) => round_decimal(Decimal::from(i), digits, strategy).map(Value::Decimal),
         Num::Dec(d) => round_decimal(d, digits, strategy).map(Value::Decimal),
         Num::Float(x) if !x.is_finite() => Ok(Value::Float(x)),
-        Num::Float(x) => match f64_to_decimal(x) {
-            Some(d) => Ok(Value::Float(decimal_to_f64(&round_decimal(
-                d, digits, strategy,
-            )?))),
-            // Beyond DECIMAL's range a float has no fraction; only negative digits matter.
-            None if digits >= 0 => Ok(Value::Float(x)),
-            None => {
-                let factor = 10_f64.powi(i32::try_from(-digits).unwrap_or(i32::MAX));
-                let scaled = x / factor;
-                let whole = if rounding {
-                    scaled.round()
-                } else {
-                    scaled.trunc()
-                };
-                Ok(Value::Float(whole * factor))
-            }
-        },
+        Num::Float(x) => round_float(x, digits, strategy).map(Value::Float),
     }
+}
+
+/// Rounds (or truncates) a finite float to `digits` decimal places in decimal arithmetic, so
+/// `round(2.675, 2)` is 2.68 as written rather than 2.67 as stored in binary.
+fn round_float(x: f64, digits: i64, strategy: RoundingStrategy) -> Result<f64> {
+    // x = mantissa * 10^exponent with the shortest mantissa that reads back as x, so rounding
+    // x to n places is rounding the mantissa to n + exponent places.
+    let scientific = format!("{x:e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("the LowerExp form of a finite float has an exponent");
+    let exponent: i64 = exponent
+        .parse()
+        .expect("the LowerExp exponent is an integer");
+    let mantissa = Decimal::from_str(mantissa).expect("a float mantissa has at most 17 digits");
+    let rounded = round_decimal(mantissa, digits.saturating_add(exponent), strategy)?;
+    Ok(format!("{rounded}e{exponent}")
+        .parse()
+        .expect("a decimal with an exponent parses as a float"))
 }
 
 /// Rounds (or truncates) `d` to `digits` decimal places; negative `digits` round to tens,
@@ -935,8 +936,6 @@ pub fn like(text: &str, pattern: &str, escape: Option<char>, case_insensitive: b
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
     use super::*;
 
     fn text(s: &str) -> Value {

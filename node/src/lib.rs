@@ -24,6 +24,7 @@ pub mod plan;
 pub mod result;
 pub mod session;
 pub mod shell;
+pub mod stats;
 pub mod types;
 pub mod write;
 

@@ -21,6 +21,10 @@ pub struct Session {
     txn: Option<Box<dyn KvTxn>>,
     /// Savepoints of the explicit transaction, oldest first.
     savepoints: Vec<(String, Box<dyn std::any::Any + Send>)>,
+    /// `SET statement_timeout`.
+    statement_timeout: Option<std::time::Duration>,
+    /// Set by [`Session::cancel_handle`] holders to cancel the running statement.
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// An error happened inside the explicit transaction: only ROLLBACK (or COMMIT, which then
     /// rolls back) is accepted, as in PostgreSQL.
     failed: bool,
@@ -48,10 +52,32 @@ fn result(tag: &str, rows_affected: u64) -> StatementResult {
 impl Session {
     pub(crate) fn new(engine: Engine) -> Session {
         Session {
+            statement_timeout: engine.inner.options.statement_timeout,
             engine,
             txn: None,
             savepoints: Vec::new(),
+            cancel: Default::default(),
             failed: false,
+        }
+    }
+
+    /// A flag that cancels this session's running statement when set (from another thread).
+    pub fn cancel_handle(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        std::sync::Arc::clone(&self.cancel)
+    }
+
+    /// Sets the statement timeout (`None`: no timeout).
+    pub fn set_statement_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.statement_timeout = timeout;
+    }
+
+    fn limits(&self) -> crate::exec::Limits {
+        crate::exec::Limits {
+            deadline: self
+                .statement_timeout
+                .map(|t| std::time::Instant::now() + t),
+            cancel: Some(std::sync::Arc::clone(&self.cancel)),
+            memory_bytes: self.engine.inner.options.memory_limit_bytes,
         }
     }
 
@@ -151,15 +177,41 @@ impl Session {
                 self.savepoints.truncate(at);
                 Ok(result("RELEASE", 0))
             }
+            Statement::Set(ast::Set::SingleAssignment {
+                variable, values, ..
+            }) => {
+                let name = variable.to_string().to_lowercase();
+                if name != "statement_timeout" {
+                    return Err(SqlError::Unsupported(format!("SET {name}")));
+                }
+                let ms = match values.as_slice() {
+                    [ast::Expr::Value(v)] => match &v.value {
+                        ast::Value::Number(n, _) => n.parse::<u64>().ok(),
+                        ast::Value::SingleQuotedString(s) => {
+                            s.trim_end_matches("ms").parse::<u64>().ok()
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    SqlError::Invalid("statement_timeout takes milliseconds (0 = none)".into())
+                })?;
+                self.statement_timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms));
+                Ok(result("SET", 0))
+            }
             other => {
                 if self.failed {
                     return Err(SqlError::Transaction(
                         "current transaction is aborted, commands ignored until end of transaction block".into(),
                     ));
                 }
+                self.cancel
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                let limits = self.limits();
                 match self.txn.as_mut() {
                     Some(txn) => {
-                        let r = execute(&self.engine, txn.as_mut(), other, params);
+                        let r = execute(&self.engine, txn.as_mut(), other, params, &limits);
                         if r.is_err() {
                             self.failed = true;
                         }
@@ -167,7 +219,7 @@ impl Session {
                     }
                     None => {
                         let mut txn = self.begin()?;
-                        match execute(&self.engine, txn.as_mut(), other, params) {
+                        match execute(&self.engine, txn.as_mut(), other, params, &limits) {
                             Ok(r) => {
                                 txn.commit()?;
                                 Ok(r)
@@ -190,14 +242,18 @@ fn execute(
     txn: &mut dyn KvTxn,
     stmt: &Statement,
     params: &[Value],
+    limits: &crate::exec::Limits,
 ) -> Result<StatementResult> {
+    let stats = &engine.inner.stats;
     match stmt {
         Statement::Query(q) => {
-            let plan = Binder::new(&*txn).query(q)?;
+            let plan = Binder::new(&*txn).with_stats(stats).query(q)?;
             if !q.locks.is_empty() {
                 lock_rows(txn, &plan, params)?;
             }
-            let ctx = Ctx::new(&*txn, params);
+            let ctx = Ctx::new(&*txn, params)
+                .with_limits(limits.clone())
+                .with_stats(stats);
             let rows = exec::open(&plan, &ctx)?.collect::<Result<Vec<_>>>()?;
             Ok(StatementResult {
                 columns: plan
@@ -217,24 +273,35 @@ fn execute(
         Statement::Explain {
             statement, analyze, ..
         } => {
-            if *analyze {
-                return Err(SqlError::Unsupported("EXPLAIN ANALYZE".into()));
-            }
             let Statement::Query(q) = statement.as_ref() else {
                 return Err(SqlError::Unsupported(
                     "EXPLAIN of a statement other than SELECT".into(),
                 ));
             };
-            let plan = Binder::new(&*txn).query(q)?;
+            let plan = Binder::new(&*txn).with_stats(stats).query(q)?;
+            let lines = if *analyze {
+                let profile = crate::stats::Profile::default();
+                let began = Instant::now();
+                let ctx = Ctx::new(&*txn, params)
+                    .with_limits(limits.clone())
+                    .with_stats(stats)
+                    .with_profile(&profile);
+                let n = exec::open(&plan, &ctx)?.try_fold(0u64, |n, r| r.map(|_| n + 1))?;
+                let mut lines = crate::explain::explain_analyze(&plan, &profile);
+                lines.push(format!(
+                    "Execution: {n} rows in {:.3} ms",
+                    began.elapsed().as_secs_f64() * 1000.0
+                ));
+                lines
+            } else {
+                crate::explain::explain(&plan)
+            };
             Ok(StatementResult {
                 columns: vec![ColumnInfo {
                     name: "QUERY PLAN".into(),
                     data_type: DataType::Text(None),
                 }],
-                rows: crate::explain::explain(&plan)
-                    .into_iter()
-                    .map(|l| vec![Value::Text(l)])
-                    .collect(),
+                rows: lines.into_iter().map(|l| vec![Value::Text(l)]).collect(),
                 rows_affected: 0,
                 tag: "EXPLAIN".into(),
                 elapsed: Default::default(),
@@ -367,6 +434,24 @@ impl SqlExecutor for Session {
             let began = Instant::now();
             let mut r = self.run(stmt, params)?;
             r.elapsed = began.elapsed();
+            let query = crate::stats::normalize(stmt);
+            let rows = if r.columns.is_empty() {
+                r.rows_affected
+            } else {
+                r.rows.len() as u64
+            };
+            if let Some(limit) = self.engine.inner.options.slow_query
+                && r.elapsed >= limit
+            {
+                tracing::warn!(
+                    target: "nq_node::slow_query",
+                    ms = r.elapsed.as_secs_f64() * 1000.0,
+                    rows,
+                    query = %query,
+                    "slow query"
+                );
+            }
+            self.engine.inner.stats.record(query, r.elapsed, rows);
             out.push(r);
         }
         Ok(out)

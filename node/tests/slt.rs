@@ -16,8 +16,26 @@ fn render(v: &Value) -> String {
     match v {
         Value::Null => "NULL".into(),
         Value::Text(s) if s.is_empty() => "(empty)".into(),
+        Value::Text(s) if s.contains(" ms") => mask_times(s),
         other => other.to_string(),
     }
+}
+
+/// Replaces the figure before every " ms" with `<t>`, so EXPLAIN ANALYZE lines compare.
+fn mask_times(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find(" ms") {
+        let head = &rest[..at];
+        let start = head
+            .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .map_or(0, |i| i + 1);
+        out.push_str(&head[..start]);
+        out.push_str("<t> ms");
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl DB for Slt {
@@ -47,7 +65,11 @@ impl DB for Slt {
                     _ => DefaultColumnType::Any,
                 })
                 .collect(),
-            rows: r.rows.iter().map(|row| row.iter().map(render).collect()).collect(),
+            rows: r
+                .rows
+                .iter()
+                .map(|row| row.iter().map(render).collect())
+                .collect(),
         })
     }
 
@@ -93,7 +115,10 @@ fn test_sqllogictest_files() {
     assert!(!files.is_empty(), "no .slt files in {}", root.display());
     let only = std::env::var("SLT_FILE").ok();
     for f in files {
-        if only.as_deref().is_some_and(|o| !f.to_string_lossy().contains(o)) {
+        if only
+            .as_deref()
+            .is_some_and(|o| !f.to_string_lossy().contains(o))
+        {
             continue;
         }
         run_file(&f);

@@ -131,6 +131,10 @@ fn table_row(cells: &[String], widths: &[usize], aligns: &[Align], out: &mut Str
             if column > 0 {
                 line.push('|');
             }
+            // No trailing spaces after the last column.
+            if last && text.is_empty() && !continues {
+                break;
+            }
             line.push(' ');
             let padding = widths[column] - text.chars().count();
             let (before, after) = match aligns[column] {
@@ -347,6 +351,15 @@ mod tests {
             &multi,
             Format::Table,
             "   a    | b\n--------+---\n x     +| p+\n longer | q\n(1 row)\n\n",
+        );
+        let ragged = result(
+            &[("a", DataType::Text(None)), ("n", DataType::Integer)],
+            vec![vec![text("x\ny"), Value::Int(10)]],
+        );
+        check(
+            &ragged,
+            Format::Table,
+            " a | n\n---+----\n x+| 10\n y |\n(1 row)\n\n",
         );
     }
 

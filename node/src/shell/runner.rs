@@ -116,7 +116,7 @@ impl<'a> Shell<'a> {
     pub fn run_statement(&mut self, script: &str, range: Range<usize>) -> Result<(), Failure> {
         let statement = &script[range.clone()];
         match self.executor.execute(statement, &[]) {
-            Ok(results) => self.print_results(&results),
+            Ok(results) => self.print_results(&results, self.settings.timing),
             Err(error) => self.fail(&describe_error(&error, script, range.start)),
         }
     }
@@ -186,17 +186,18 @@ impl<'a> Shell<'a> {
 
     fn print_outcome(&mut self, outcome: Result<StatementResult, SqlError>) -> Result<(), Failure> {
         match outcome {
-            Ok(result) => self.print_results(std::slice::from_ref(&result)),
+            Ok(result) => self.print_results(std::slice::from_ref(&result), false),
             Err(error) => self.fail(&describe_error(&error, "", 0)),
         }
     }
 
-    fn print_results(&mut self, results: &[StatementResult]) -> Result<(), Failure> {
+    /// Prints `results`, each followed by its run time if `timed`.
+    fn print_results(&mut self, results: &[StatementResult], timed: bool) -> Result<(), Failure> {
         for result in results {
             let mut text = String::new();
             render(result, self.settings.format, &mut text);
             self.out.write_all(text.as_bytes())?;
-            if self.settings.timing {
+            if timed {
                 let line = format!("Time: {:.3} ms\n", result.elapsed.as_secs_f64() * 1000.0);
                 // Keep machine-readable output parseable.
                 match self.settings.format {
@@ -363,6 +364,9 @@ pub(crate) mod tests {
         assert_eq!(err, "Time: 1.234 ms\nTime: 1.234 ms\n");
         let (_, out, _, _) = run("\\timing\ninsert;", table());
         assert_eq!(out, "Timing is on.\nINSERT 0 3\nTime: 0.500 ms\n");
+        // Backslash commands are not timed.
+        let (_, out, _, _) = run("\\timing on\n\\d", table());
+        assert_eq!(out, "Timing is on.\n n\n---\n(0 rows)\n\n");
     }
 
     #[test]
