@@ -291,3 +291,203 @@ pub fn create_index(txn: &mut dyn KvTxn, ci: &ast::CreateIndex) -> Result<bool> 
     catalog::put_table(txn, &def)?;
     Ok(true)
 }
+
+/// ALTER TABLE ADD / DROP / RENAME COLUMN.
+pub fn alter_table(
+    txn: &mut dyn KvTxn,
+    at: &ast::AlterTable,
+    params: &[crate::types::Value],
+) -> Result<bool> {
+    let name = object_name(&at.name)?;
+    let Some(mut def) = catalog::get_table(txn, &name)? else {
+        if at.if_exists {
+            return Ok(false);
+        }
+        return Err(SqlError::UnknownTable(name));
+    };
+    for op in &at.operations {
+        match op {
+            ast::AlterTableOperation::AddColumn {
+                if_not_exists,
+                column_def,
+                ..
+            } => {
+                let cname = ident(&column_def.name);
+                if def.column_index(&cname).is_some() {
+                    if *if_not_exists {
+                        continue;
+                    }
+                    return Err(SqlError::AlreadyExists {
+                        kind: "column",
+                        name: cname,
+                    });
+                }
+                let mut col = ColumnDef {
+                    name: cname.clone(),
+                    data_type: data_type(&column_def.data_type)?,
+                    nullable: true,
+                    default: None,
+                    slot: def.next_slot,
+                };
+                for opt in &column_def.options {
+                    match &opt.option {
+                        ColumnOption::Null => {}
+                        ColumnOption::NotNull => col.nullable = false,
+                        ColumnOption::Default(e) => col.default = Some(e.to_string()),
+                        ColumnOption::Check(chk) => def.checks.push(CheckDef {
+                            name: opt
+                                .name
+                                .as_ref()
+                                .map(ident)
+                                .unwrap_or_else(|| format!("{name}_{cname}_check")),
+                            expr: chk.expr.to_string(),
+                        }),
+                        other => {
+                            return Err(SqlError::Unsupported(format!("ADD COLUMN with {other}")));
+                        }
+                    }
+                }
+                def.next_slot += 1;
+                def.columns.push(col);
+                // Existing rows get the column's default (or NULL), checked like an insert.
+                backfill(txn, &def, params)?;
+            }
+            ast::AlterTableOperation::DropColumn {
+                column_names,
+                if_exists,
+                ..
+            } => {
+                for c in column_names {
+                    let cname = ident(c);
+                    let Some(i) = def.column_index(&cname) else {
+                        if *if_exists {
+                            continue;
+                        }
+                        return Err(SqlError::UnknownColumn(cname));
+                    };
+                    if def.primary_key.contains(&cname) {
+                        return Err(SqlError::Invalid(format!(
+                            "cannot drop column {cname:?}: it is part of the primary key"
+                        )));
+                    }
+                    if let Some(chk) = def.checks.iter().find(|k| mentions(&k.expr, &cname)) {
+                        return Err(SqlError::Invalid(format!(
+                            "cannot drop column {cname:?}: constraint {:?} depends on it",
+                            chk.name
+                        )));
+                    }
+                    // Indexes on the column go with it.
+                    let doomed: Vec<u32> = def
+                        .indexes
+                        .iter()
+                        .filter(|x| x.columns.contains(&cname))
+                        .map(|x| x.id)
+                        .collect();
+                    for id in doomed {
+                        delete_prefix(txn, &encoding::index_prefix(def.id, id))?;
+                    }
+                    def.indexes.retain(|x| !x.columns.contains(&cname));
+                    // The slot stays in stored rows and is ignored from now on.
+                    def.columns.remove(i);
+                }
+                if def.columns.is_empty() {
+                    return Err(SqlError::Invalid(
+                        "a table needs at least one column".into(),
+                    ));
+                }
+            }
+            ast::AlterTableOperation::RenameColumn {
+                old_column_name,
+                new_column_name,
+            } => {
+                let (old, new) = (ident(old_column_name), ident(new_column_name));
+                let i = def
+                    .column_index(&old)
+                    .ok_or_else(|| SqlError::UnknownColumn(old.clone()))?;
+                if def.column_index(&new).is_some() {
+                    return Err(SqlError::AlreadyExists {
+                        kind: "column",
+                        name: new,
+                    });
+                }
+                if let Some(chk) = def.checks.iter().find(|k| mentions(&k.expr, &old)) {
+                    return Err(SqlError::Unsupported(format!(
+                        "renaming column {old:?}: constraint {:?} refers to it",
+                        chk.name
+                    )));
+                }
+                def.columns[i].name = new.clone();
+                for pk in &mut def.primary_key {
+                    if *pk == old {
+                        pk.clone_from(&new);
+                    }
+                }
+                for idx in &mut def.indexes {
+                    for c in &mut idx.columns {
+                        if *c == old {
+                            c.clone_from(&new);
+                        }
+                    }
+                }
+            }
+            other => return Err(SqlError::Unsupported(format!("ALTER TABLE {other}"))),
+        }
+    }
+    catalog::put_table(txn, &def)?;
+    Ok(true)
+}
+
+/// True if `expr` (SQL text) names column `col` as an identifier.
+fn mentions(expr: &str, col: &str) -> bool {
+    write::parse_expr(expr).is_ok_and(|e| {
+        let mut found = false;
+        let _ = ast::visit_expressions(&e, |x: &ast::Expr| {
+            match x {
+                ast::Expr::Identifier(i) if ident(i) == col => found = true,
+                ast::Expr::CompoundIdentifier(parts)
+                    if parts.last().is_some_and(|p| ident(p) == col) =>
+                {
+                    found = true;
+                }
+                _ => {}
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        found
+    })
+}
+
+/// Rewrites every row with the table's current columns: the newest column takes its default.
+fn backfill(txn: &mut dyn KvTxn, def: &TableDef, params: &[crate::types::Value]) -> Result<()> {
+    let last = def.columns.len() - 1;
+    let default = {
+        let mut binder = Binder::new(&*txn);
+        def.columns[last]
+            .default
+            .as_ref()
+            .map(|d| binder.table_expr(&write::parse_expr(d)?, def, &def.name))
+            .transpose()?
+    };
+    let checks = write::Checks::bind(&*txn, def)?;
+    let prefix = encoding::row_prefix(def.id);
+    let end = prefix_end(&prefix);
+    let rows: Vec<(Vec<u8>, Vec<u8>)> =
+        txn.scan(&prefix, end.as_deref())?.collect::<Result<_>>()?;
+    for (key, raw) in rows {
+        let mut row = row_from_stored(def, &raw)?;
+        {
+            let ctx = crate::exec::Ctx::new(&*txn, params);
+            row[last] = match &default {
+                Some(e) => crate::exec::eval(e, &[], &ctx)?,
+                None => crate::types::Value::Null,
+            };
+        }
+        write::coerce(def, &mut row)?;
+        {
+            let ctx = crate::exec::Ctx::new(&*txn, params);
+            checks.verify(def, &row, &ctx)?;
+        }
+        txn.put(&key, &write::stored_row(def, &row))?;
+    }
+    Ok(())
+}

@@ -311,6 +311,10 @@ fn execute(
             ddl::create_table(txn, ct)?;
             Ok(result("CREATE TABLE", 0))
         }
+        Statement::AlterTable(at) => {
+            ddl::alter_table(txn, at, params)?;
+            Ok(result("ALTER TABLE", 0))
+        }
         Statement::CreateIndex(ci) => {
             ddl::create_index(txn, ci)?;
             Ok(result("CREATE INDEX", 0))
