@@ -141,6 +141,11 @@ pub struct Binder<'a> {
     ctes: HashMap<String, Plan>,
     /// Engine statistics, for the `nq_stat_*` views.
     stats: Option<&'a crate::stats::EngineStats>,
+    /// Table statistics read so far (ANALYZE results).
+    table_stats: HashMap<String, Option<crate::tablestats::TableStats>>,
+    /// One line per reordered join, for EXPLAIN: the orderer, the order, its estimated cost
+    /// and, when exact ordering was feasible, the optimum's cost.
+    pub join_notes: Vec<String>,
 }
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max"];
@@ -172,6 +177,8 @@ impl<'a> Binder<'a> {
             outer: Vec::new(),
             ctes: HashMap::new(),
             stats: None,
+            table_stats: HashMap::new(),
+            join_notes: Vec::new(),
         }
     }
 
@@ -616,30 +623,19 @@ impl<'a> Binder<'a> {
 
     /// Binds a SELECT with the ORDER BY of its query.
     fn select(&mut self, s: &ast::Select, order: &[ast::OrderByExpr]) -> Result<Plan> {
-        // FROM
-        let mut plan = Plan::Single;
-        for (i, t) in s.from.iter().enumerate() {
-            let next = self.table_with_joins(t)?;
-            plan = if i == 0 {
-                next
-            } else {
-                make_join(plan, next, JoinKind::Inner, None)
-            };
+        // FROM and WHERE
+        if let Some(w) = &s.selection
+            && contains_aggregate(w)
+        {
+            return Err(SqlError::Invalid(
+                "aggregate functions are not allowed in WHERE".into(),
+            ));
         }
+        let mut plan = self.bind_from_where(&s.from, s.selection.as_ref())?;
         let scope = Scope {
             columns: plan.columns(),
             prefer_first: false,
         };
-        // WHERE
-        if let Some(w) = &s.selection {
-            if contains_aggregate(w) {
-                return Err(SqlError::Invalid(
-                    "aggregate functions are not allowed in WHERE".into(),
-                ));
-            }
-            let pred = self.expr(w, &scope)?;
-            plan = push_filter(plan, pred);
-        }
         // Aggregation
         let group_exprs: &[ast::Expr] = match &s.group_by {
             ast::GroupByExpr::Expressions(list, _) => list,
@@ -845,6 +841,260 @@ impl<'a> Binder<'a> {
             };
         }
         Ok(plan)
+    }
+
+    /// Binds FROM and WHERE. Inner joins of two or more relations are flattened into a join
+    /// graph and ordered by cost (see `join_order`); the output columns keep FROM order.
+    fn bind_from_where(
+        &mut self,
+        from: &[ast::TableWithJoins],
+        selection: Option<&ast::Expr>,
+    ) -> Result<Plan> {
+        let inner_only = from.iter().all(|t| {
+            t.joins.iter().all(|j| {
+                use ast::JoinOperator as J;
+                matches!(
+                    &j.join_operator,
+                    J::Join(ast::JoinConstraint::On(_) | ast::JoinConstraint::None)
+                        | J::Inner(ast::JoinConstraint::On(_) | ast::JoinConstraint::None)
+                        | J::CrossJoin(_)
+                )
+            })
+        });
+        let relations: usize = from.iter().map(|t| 1 + t.joins.len()).sum();
+        if !inner_only || relations < 2 {
+            let mut plan = Plan::Single;
+            for (i, t) in from.iter().enumerate() {
+                let next = self.table_with_joins(t)?;
+                plan = if i == 0 {
+                    next
+                } else {
+                    make_join(plan, next, JoinKind::Inner, None)
+                };
+            }
+            if let Some(w) = selection {
+                let scope = Scope {
+                    columns: plan.columns(),
+                    prefer_first: false,
+                };
+                let pred = self.expr(w, &scope)?;
+                plan = push_filter(plan, pred);
+            }
+            return Ok(plan);
+        }
+        let mut rels = Vec::new();
+        let mut ons = Vec::new();
+        for t in from {
+            rels.push(self.table_factor(&t.relation)?);
+            for j in &t.joins {
+                rels.push(self.table_factor(&j.relation)?);
+                use ast::JoinOperator as J;
+                if let J::Join(ast::JoinConstraint::On(e)) | J::Inner(ast::JoinConstraint::On(e)) =
+                    &j.join_operator
+                {
+                    ons.push(e);
+                }
+            }
+        }
+        let columns: Vec<OutColumn> = rels.iter().flat_map(Plan::columns).collect();
+        let scope = Scope {
+            columns: columns.clone(),
+            prefer_first: false,
+        };
+        let mut conjuncts = Vec::new();
+        for e in ons.into_iter().chain(selection) {
+            conjuncts.extend(self.expr(e, &scope)?.conjuncts());
+        }
+        self.order_joins(rels, conjuncts, columns)
+    }
+
+    fn rel_rows(&mut self, plan: &Plan) -> f64 {
+        match plan {
+            Plan::Scan { table, filter, .. } => {
+                let stats = self.stats_of(&table.name);
+                let base = stats
+                    .as_ref()
+                    .map_or(crate::tablestats::DEFAULT_ROWS, |s| s.rows as f64);
+                let sel: f64 = filter
+                    .clone()
+                    .map(Expr::conjuncts)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| selectivity(c, table, stats.as_ref()))
+                    .product();
+                (base * sel).max(1.0)
+            }
+            Plan::Values { rows, .. } => rows.len().max(1) as f64,
+            Plan::Project { input, .. } | Plan::Filter { input, .. } => self.rel_rows(input),
+            _ => crate::tablestats::DEFAULT_ROWS,
+        }
+    }
+
+    fn stats_of(&mut self, table: &str) -> Option<crate::tablestats::TableStats> {
+        if !self.table_stats.contains_key(table) {
+            let s = crate::tablestats::get(self.txn, table).ok().flatten();
+            self.table_stats.insert(table.to_string(), s);
+        }
+        self.table_stats.get(table).cloned().flatten()
+    }
+
+    /// Distinct values of output column `col` of a relation (its rows if unknown).
+    fn distinct(&mut self, plan: &Plan, col: usize, rows: f64) -> f64 {
+        let scan = match plan {
+            Plan::Project { input, exprs, .. } => match exprs.get(col) {
+                Some(Expr::Column(c)) => return self.distinct(input, *c, rows),
+                _ => None,
+            },
+            Plan::Scan { table, .. } => Some(table),
+            _ => None,
+        };
+        match scan {
+            Some(table) => {
+                let name = table.columns.get(col).map(|c| c.name.clone());
+                let stats = self.stats_of(&table.name);
+                match (stats, name) {
+                    (Some(s), Some(n)) => {
+                        s.columns.get(&n).map_or(rows, |c| c.distinct.max(1) as f64)
+                    }
+                    _ => rows,
+                }
+            }
+            None => rows,
+        }
+    }
+
+    fn order_joins(
+        &mut self,
+        mut rels: Vec<Plan>,
+        conjuncts: Vec<Expr>,
+        columns: Vec<OutColumn>,
+    ) -> Result<Plan> {
+        use crate::join_order::{JoinEdge, JoinGraph, Relation, default_orderer};
+        let n = rels.len();
+        let mut offsets = Vec::with_capacity(n);
+        let mut at = 0;
+        for r in &rels {
+            offsets.push(at);
+            at += r.width();
+        }
+        let rel_of = |col: usize| {
+            offsets
+                .iter()
+                .rposition(|&o| o <= col)
+                .expect("column in a relation")
+        };
+        let mut joins: Vec<(u64, Expr)> = Vec::new();
+        let mut top: Vec<Expr> = Vec::new();
+        for c in conjuncts {
+            let cols = c.columns();
+            let set: u64 = cols.iter().fold(0, |s, &col| s | (1 << rel_of(col)));
+            if !c.is_row_independent_except_columns() || set == 0 {
+                top.push(c);
+            } else if set.count_ones() == 1 {
+                let r = set.trailing_zeros() as usize;
+                let off = offsets[r];
+                let rel = std::mem::replace(&mut rels[r], Plan::Single);
+                rels[r] = push_filter(rel, c.remap(&|i| i - off));
+            } else {
+                joins.push((set, c));
+            }
+        }
+        let rows: Vec<f64> = rels.iter().map(|r| self.rel_rows(r)).collect();
+        let mut graph = JoinGraph {
+            relations: rels
+                .iter()
+                .zip(&rows)
+                .map(|(p, &r)| Relation {
+                    name: p
+                        .columns()
+                        .first()
+                        .and_then(|c| c.table.clone())
+                        .unwrap_or_else(|| "?".into()),
+                    rows: r,
+                })
+                .collect(),
+            edges: Vec::new(),
+        };
+        for (set, c) in &joins {
+            let mut members = (0..n).filter(|&r| set & (1 << r) != 0);
+            let (a, b) = (members.next().expect("two"), members.next().expect("two"));
+            let selectivity = match c {
+                Expr::Binary(BinOp::Eq, x, y) => match (x.as_ref(), y.as_ref()) {
+                    (Expr::Column(cx), Expr::Column(cy)) => {
+                        let (rx, ry) = (rel_of(*cx), rel_of(*cy));
+                        let dx = self.distinct(&rels[rx].clone(), cx - offsets[rx], rows[rx]);
+                        let dy = self.distinct(&rels[ry].clone(), cy - offsets[ry], rows[ry]);
+                        1.0 / dx.max(dy).max(1.0)
+                    }
+                    _ => 0.1,
+                },
+                _ => 0.33,
+            };
+            graph.edges.push(JoinEdge { a, b, selectivity });
+        }
+        let orderer = default_orderer(n);
+        let mut order = orderer.order(&graph);
+        // Both orders of the first pair cost the same; the right input of a hash join is the
+        // one held in memory, so put the smaller relation there.
+        if order.len() >= 2 && rows[order[0]] < rows[order[1]] {
+            order.swap(0, 1);
+        }
+        let names: Vec<&str> = order
+            .iter()
+            .map(|&r| graph.relations[r].name.as_str())
+            .collect();
+        let mut note = format!(
+            "Join order ({}): {} (estimated cost {:.0})",
+            orderer.name(),
+            names.join(", "),
+            graph.cost(&order)
+        );
+        if orderer.name() != "dynamic programming" && n <= crate::join_order::DP_LIMIT + 2 {
+            let dp = crate::join_order::JoinOrderer::order(&crate::join_order::DpOrderer, &graph);
+            note.push_str(&format!("; dynamic programming: {:.0}", graph.cost(&dp)));
+        }
+        self.join_notes.push(note);
+        // Build the left-deep tree, mapping original column positions to current ones.
+        let mut pos: Vec<Option<usize>> = vec![None; columns.len()];
+        let mut joined = 0u64;
+        let mut plan: Option<Plan> = None;
+        let mut applied = vec![false; joins.len()];
+        for &r in &order {
+            let rel = std::mem::replace(&mut rels[r], Plan::Single);
+            let width = rel.width();
+            let base = plan.as_ref().map_or(0, Plan::width);
+            for k in 0..width {
+                pos[offsets[r] + k] = Some(base + k);
+            }
+            joined |= 1 << r;
+            plan = Some(match plan {
+                None => rel,
+                Some(left) => {
+                    let mut conds = Vec::new();
+                    for (j, (set, c)) in joins.iter().enumerate() {
+                        if !applied[j] && set & !joined == 0 {
+                            applied[j] = true;
+                            conds.push(c.remap(&|i| pos[i].expect("joined column")));
+                        }
+                    }
+                    make_join(left, rel, JoinKind::Inner, Expr::and_all(conds))
+                }
+            });
+        }
+        let mut plan = plan.expect("at least two relations");
+        if let Some(f) = Expr::and_all(top) {
+            plan = Plan::Filter {
+                input: Box::new(plan),
+                predicate: f.remap(&|i| pos[i].expect("joined column")),
+            };
+        }
+        Ok(Plan::Project {
+            input: Box::new(plan),
+            exprs: (0..columns.len())
+                .map(|i| Expr::Column(pos[i].expect("every column placed")))
+                .collect(),
+            columns,
+        })
     }
 
     /// ORDER BY 2 or ORDER BY alias: a position in the output.
@@ -1798,6 +2048,60 @@ pub fn push_filter(plan: Plan, predicate: Expr) -> Plan {
             input: Box::new(other),
             predicate,
         },
+    }
+}
+
+/// Estimated fraction of a table's rows a conjunct keeps.
+fn selectivity(c: &Expr, table: &TableDef, stats: Option<&crate::tablestats::TableStats>) -> f64 {
+    let column_stats = |col: usize| {
+        stats.and_then(|s| table.columns.get(col).and_then(|c| s.columns.get(&c.name)))
+    };
+    match c {
+        Expr::Binary(BinOp::Eq, a, b) => {
+            let (col, value) = match (a.as_ref(), b.as_ref()) {
+                (Expr::Column(c), v) | (v, Expr::Column(c)) if v.is_row_independent() => (*c, v),
+                _ => return 0.1,
+            };
+            match column_stats(col) {
+                Some(cs) => {
+                    if let Expr::Literal(v) = value
+                        && let Some((_, f)) =
+                            cs.most_common.iter().find(|(t, _)| *t == v.to_string())
+                    {
+                        return *f;
+                    }
+                    1.0 / cs.distinct.max(1) as f64
+                }
+                None => {
+                    let unique = table.primary_key.len() == 1
+                        && table.column_index(&table.primary_key[0]) == Some(col)
+                        || table.indexes.iter().any(|i| {
+                            i.unique
+                                && i.columns.len() == 1
+                                && table.column_index(&i.columns[0]) == Some(col)
+                        });
+                    if unique {
+                        1.0 / crate::tablestats::DEFAULT_ROWS
+                    } else {
+                        0.05
+                    }
+                }
+            }
+        }
+        Expr::Binary(op, _, _) if op.is_comparison() => 0.33,
+        Expr::IsNull(a, negated) => match a.as_ref() {
+            Expr::Column(col) => {
+                let f = column_stats(*col).map_or(0.05, |cs| cs.null_fraction);
+                if *negated { 1.0 - f } else { f }
+            }
+            _ => 0.5,
+        },
+        Expr::InList(_, list, false) => (0.05 * list.len() as f64).min(0.5),
+        Expr::Binary(BinOp::Or, a, b) => {
+            let (x, y) = (selectivity(a, table, stats), selectivity(b, table, stats));
+            (x + y - x * y).min(1.0)
+        }
+        _ => 0.5,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod explain;
 pub mod expr;
 pub mod functions;
+pub mod join_order;
 pub mod kv;
 pub mod parse;
 pub mod plan;
@@ -25,6 +26,7 @@ pub mod result;
 pub mod session;
 pub mod shell;
 pub mod stats;
+pub mod tablestats;
 pub mod types;
 pub mod write;
 

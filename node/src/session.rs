@@ -278,8 +278,10 @@ fn execute(
                     "EXPLAIN of a statement other than SELECT".into(),
                 ));
             };
-            let plan = Binder::new(&*txn).with_stats(stats).query(q)?;
-            let lines = if *analyze {
+            let mut binder = Binder::new(&*txn).with_stats(stats);
+            let plan = binder.query(q)?;
+            let notes = std::mem::take(&mut binder.join_notes);
+            let mut lines = if *analyze {
                 let profile = crate::stats::Profile::default();
                 let began = Instant::now();
                 let ctx = Ctx::new(&*txn, params)
@@ -296,6 +298,7 @@ fn execute(
             } else {
                 crate::explain::explain(&plan)
             };
+            lines.extend(notes);
             Ok(StatementResult {
                 columns: vec![ColumnInfo {
                     name: "QUERY PLAN".into(),
@@ -310,6 +313,15 @@ fn execute(
         Statement::CreateTable(ct) => {
             ddl::create_table(txn, ct)?;
             Ok(result("CREATE TABLE", 0))
+        }
+        Statement::Analyze(a) => {
+            let name = a
+                .table_name
+                .as_ref()
+                .map(crate::bind::object_name)
+                .transpose()?;
+            let n = crate::tablestats::analyze_named(txn, name.as_deref())?;
+            Ok(result("ANALYZE", n))
         }
         Statement::AlterTable(at) => {
             ddl::alter_table(txn, at, params)?;
