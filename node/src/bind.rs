@@ -1829,6 +1829,67 @@ pub fn literal(v: &ast::Value) -> Result<Expr> {
     }))
 }
 
+/// Evaluates a constant expression (literals, signs, casts of literals) without a row;
+/// `None` if it is not constant.
+pub fn literal_expr(e: &ast::Expr) -> Result<Option<Value>> {
+    let mut binder = Binder {
+        txn: &NoTxn,
+        outer: Vec::new(),
+        ctes: HashMap::new(),
+        stats: None,
+        table_stats: HashMap::new(),
+        join_notes: Vec::new(),
+    };
+    let bound = binder.expr(
+        e,
+        &Scope {
+            columns: Vec::new(),
+            prefer_first: false,
+        },
+    )?;
+    if !bound.is_constant() {
+        return Ok(None);
+    }
+    let txn = NoTxn;
+    let ctx = crate::exec::Ctx::new(&txn, &[]);
+    crate::exec::eval(&bound, &[], &ctx).map(Some)
+}
+
+/// A transaction with no data, for evaluating constants.
+#[derive(Debug)]
+struct NoTxn;
+
+impl KvTxn for NoTxn {
+    fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    fn scan<'a>(&'a self, _: &[u8], _: Option<&[u8]>) -> Result<crate::kv::KvIter<'a>> {
+        Ok(Box::new(std::iter::empty()))
+    }
+    fn put(&mut self, _: &[u8], _: &[u8]) -> Result<()> {
+        Err(SqlError::Invalid("constant evaluation cannot write".into()))
+    }
+    fn delete(&mut self, _: &[u8]) -> Result<()> {
+        Err(SqlError::Invalid("constant evaluation cannot write".into()))
+    }
+    fn lock_for_update(&mut self, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    fn start_ts(&self) -> u64 {
+        0
+    }
+    fn savepoint(&self) -> Box<dyn std::any::Any + Send> {
+        Box::new(())
+    }
+    fn rollback_to(&mut self, _: &(dyn std::any::Any + Send)) -> Result<()> {
+        Ok(())
+    }
+    fn commit(self: Box<Self>) -> Result<u64> {
+        Ok(0)
+    }
+    fn rollback(self: Box<Self>) {}
+}
+
 fn literal_type(e: &Expr) -> DataType {
     match e {
         Expr::Literal(v) => v.data_type(),

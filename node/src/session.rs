@@ -23,6 +23,8 @@ pub struct Session {
     savepoints: Vec<(String, Box<dyn std::any::Any + Send>)>,
     /// `SET statement_timeout`.
     statement_timeout: Option<std::time::Duration>,
+    /// `PREPARE`d statements by name, with their declared parameter types.
+    prepared: std::collections::HashMap<String, (Vec<DataType>, Statement)>,
     /// Set by [`Session::cancel_handle`] holders to cancel the running statement.
     cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// An error happened inside the explicit transaction: only ROLLBACK (or COMMIT, which then
@@ -53,6 +55,7 @@ impl Session {
     pub(crate) fn new(engine: Engine) -> Session {
         Session {
             statement_timeout: engine.inner.options.statement_timeout,
+            prepared: std::collections::HashMap::new(),
             engine,
             txn: None,
             savepoints: Vec::new(),
@@ -176,6 +179,72 @@ impl Session {
                 };
                 self.savepoints.truncate(at);
                 Ok(result("RELEASE", 0))
+            }
+            Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } => {
+                let name = crate::bind::ident(name);
+                if self.prepared.contains_key(&name) {
+                    return Err(SqlError::AlreadyExists {
+                        kind: "prepared statement",
+                        name,
+                    });
+                }
+                let types = data_types
+                    .iter()
+                    .map(crate::bind::data_type)
+                    .collect::<Result<Vec<_>>>()?;
+                self.prepared.insert(name, (types, (**statement).clone()));
+                Ok(result("PREPARE", 0))
+            }
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                ..
+            } => {
+                let name = crate::bind::object_name(name)?;
+                let (types, stmt) = self.prepared.get(&name).cloned().ok_or_else(|| {
+                    SqlError::Invalid(format!("prepared statement {name:?} does not exist"))
+                })?;
+                // Parameters are constant expressions, cast to the declared types.
+                let mut values = Vec::with_capacity(parameters.len());
+                for (i, p) in parameters.iter().enumerate() {
+                    let e = match crate::bind::literal_expr(p)? {
+                        Some(v) => v,
+                        None => {
+                            return Err(SqlError::Parameter(format!(
+                                "EXECUTE parameter {} must be a constant",
+                                i + 1
+                            )));
+                        }
+                    };
+                    values.push(match types.get(i) {
+                        Some(t) => crate::cast::cast(&e, t)?,
+                        None => e,
+                    });
+                }
+                if !types.is_empty() && values.len() != types.len() {
+                    return Err(SqlError::Parameter(format!(
+                        "prepared statement {name:?} takes {} parameters, {} given",
+                        types.len(),
+                        values.len()
+                    )));
+                }
+                let _ = params;
+                self.run(&stmt, &values)
+            }
+            Statement::Deallocate { name, .. } => {
+                let name = crate::bind::ident(name);
+                if name == "all" {
+                    self.prepared.clear();
+                } else if self.prepared.remove(&name).is_none() {
+                    return Err(SqlError::Invalid(format!(
+                        "prepared statement {name:?} does not exist"
+                    )));
+                }
+                Ok(result("DEALLOCATE", 0))
             }
             Statement::Set(ast::Set::SingleAssignment {
                 variable, values, ..
