@@ -211,14 +211,11 @@ impl Session {
                 // Parameters are constant expressions, cast to the declared types.
                 let mut values = Vec::with_capacity(parameters.len());
                 for (i, p) in parameters.iter().enumerate() {
-                    let e = match crate::bind::literal_expr(p)? {
-                        Some(v) => v,
-                        None => {
-                            return Err(SqlError::Parameter(format!(
-                                "EXECUTE parameter {} must be a constant",
-                                i + 1
-                            )));
-                        }
+                    let Some(e) = crate::bind::literal_expr(p)? else {
+                        return Err(SqlError::Parameter(format!(
+                            "EXECUTE parameter {} must be a constant",
+                            i + 1
+                        )));
                     };
                     values.push(match types.get(i) {
                         Some(t) => crate::cast::cast(&e, t)?,
