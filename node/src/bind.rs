@@ -158,15 +158,68 @@ fn is_aggregate(e: &ast::Expr) -> bool {
     matches!(e, ast::Expr::Function(f) if AGGREGATES.contains(&function_name(f).as_str()) && f.over.is_none())
 }
 
+/// True if `e` calls an aggregate of *this* query level: subqueries are not entered (an
+/// aggregate inside one belongs to it).
 fn contains_aggregate(e: &ast::Expr) -> bool {
-    let mut found = false;
-    let _ = ast::visit_expressions(e, |x: &ast::Expr| {
-        if is_aggregate(x) {
-            found = true;
+    use ast::Expr as E;
+    if is_aggregate(e) {
+        return true;
+    }
+    let any = |xs: &[&ast::Expr]| xs.iter().any(|x| contains_aggregate(x));
+    match e {
+        E::BinaryOp { left, right, .. } => any(&[left, right]),
+        E::UnaryOp { expr, .. }
+        | E::Nested(expr)
+        | E::Cast { expr, .. }
+        | E::IsNull(expr)
+        | E::IsNotNull(expr)
+        | E::IsTrue(expr)
+        | E::IsFalse(expr)
+        | E::IsNotTrue(expr)
+        | E::IsNotFalse(expr)
+        | E::IsUnknown(expr)
+        | E::IsNotUnknown(expr)
+        | E::Extract { expr, .. }
+        | E::InSubquery { expr, .. } => contains_aggregate(expr),
+        E::IsDistinctFrom(a, b) | E::IsNotDistinctFrom(a, b) => any(&[a, b]),
+        E::Between {
+            expr, low, high, ..
+        } => any(&[expr, low, high]),
+        E::InList { expr, list, .. } => {
+            contains_aggregate(expr) || list.iter().any(contains_aggregate)
         }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    found
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => any(&[expr, pattern]),
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            operand.as_deref().is_some_and(contains_aggregate)
+                || conditions
+                    .iter()
+                    .any(|w| contains_aggregate(&w.condition) || contains_aggregate(&w.result))
+                || else_result.as_deref().is_some_and(contains_aggregate)
+        }
+        E::Function(f) => {
+            function_args(f).is_ok_and(|args| args.into_iter().any(contains_aggregate))
+        }
+        E::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            contains_aggregate(expr)
+                || substring_from.as_deref().is_some_and(contains_aggregate)
+                || substring_for.as_deref().is_some_and(contains_aggregate)
+        }
+        E::Trim {
+            expr, trim_what, ..
+        } => contains_aggregate(expr) || trim_what.as_deref().is_some_and(contains_aggregate),
+        E::Position { expr, r#in } => any(&[expr, r#in]),
+        _ => false,
+    }
 }
 
 impl<'a> Binder<'a> {
@@ -347,8 +400,19 @@ impl<'a> Binder<'a> {
                 return Err(SqlError::Unsupported("WITH RECURSIVE".into()));
             }
             for cte in &with.cte_tables {
-                let mut plan = self.query(&cte.query)?;
                 let name = ident(&cte.alias.name);
+                if with
+                    .cte_tables
+                    .iter()
+                    .filter(|c| ident(&c.alias.name) == name)
+                    .count()
+                    > 1
+                {
+                    return Err(SqlError::Invalid(format!(
+                        "WITH query name {name:?} specified more than once"
+                    )));
+                }
+                let mut plan = self.query(&cte.query)?;
                 let mut cols = plan.columns();
                 if !cte.alias.columns.is_empty() {
                     if cte.alias.columns.len() != cols.len() {
@@ -406,6 +470,41 @@ impl<'a> Binder<'a> {
                 }
             }
         };
+        if let Some(fetch) = &q.fetch {
+            if fetch.with_ties || fetch.percent {
+                return Err(SqlError::Unsupported(
+                    "FETCH ... WITH TIES / PERCENT".into(),
+                ));
+            }
+            let empty = Scope {
+                columns: Vec::new(),
+                prefer_first: false,
+            };
+            let limit = match &fetch.quantity {
+                Some(e) => self.expr(e, &empty)?,
+                None => Expr::lit(Value::Int(1)),
+            };
+            let offset = match &q.limit_clause {
+                Some(ast::LimitClause::LimitOffset {
+                    offset: Some(o),
+                    limit: None,
+                    ..
+                }) => Some(self.expr(&o.value, &empty)?),
+                None => None,
+                Some(_) => {
+                    return Err(SqlError::Invalid(
+                        "FETCH cannot be combined with LIMIT".into(),
+                    ));
+                }
+            };
+            plan = Plan::Limit {
+                input: Box::new(plan),
+                limit: Some(limit),
+                offset,
+            };
+            self.ctes = saved;
+            return Ok(plan);
+        }
         if let Some(limit) = &q.limit_clause {
             let (limit, offset) = match limit {
                 ast::LimitClause::LimitOffset { limit, offset, .. } => {
@@ -446,6 +545,18 @@ impl<'a> Binder<'a> {
                         l.width(),
                         r.width()
                     )));
+                }
+                for (a, b) in l.columns().iter().zip(r.columns()) {
+                    let compatible = a.data_type == DataType::Null
+                        || b.data_type == DataType::Null
+                        || a.data_type == b.data_type
+                        || crate::cast::common_type(&a.data_type, &b.data_type).is_some();
+                    if !compatible {
+                        return Err(SqlError::TypeMismatch(format!(
+                            "{op} types {} and {} cannot be matched",
+                            a.data_type, b.data_type
+                        )));
+                    }
                 }
                 let kind = match op {
                     ast::SetOperator::Union => SetOpKind::Union,
@@ -1319,11 +1430,23 @@ impl<'a> Binder<'a> {
                 )?)
             }
             E::Nested(inner) => self.expr(inner, scope)?,
-            E::BinaryOp { left, op, right } => Expr::Binary(
-                bin_op(op)?,
-                Box::new(self.expr(left, scope)?),
-                Box::new(self.expr(right, scope)?),
-            ),
+            E::BinaryOp { left, op, right } => {
+                let op = bin_op(op)?;
+                let (mut l, mut r) = (self.expr(left, scope)?, self.expr(right, scope)?);
+                if matches!(
+                    op,
+                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem
+                ) {
+                    // An untyped string literal takes the other operand's type ('2' + 1 = 3).
+                    let (tl, tr) = (expr_type(&l, &scope.columns), expr_type(&r, &scope.columns));
+                    if matches!(l, Expr::Literal(Value::Text(_))) && tr.is_numeric() {
+                        l = Expr::Cast(Box::new(l), tr);
+                    } else if matches!(r, Expr::Literal(Value::Text(_))) && tl.is_numeric() {
+                        r = Expr::Cast(Box::new(r), tl);
+                    }
+                }
+                Expr::Binary(op, Box::new(l), Box::new(r))
+            }
             E::UnaryOp { op, expr } => unary(op, self.expr(expr, scope)?)?,
             E::IsNull(x) => Expr::IsNull(Box::new(self.expr(x, scope)?), false),
             E::IsNotNull(x) => Expr::IsNull(Box::new(self.expr(x, scope)?), true),
@@ -1337,6 +1460,18 @@ impl<'a> Binder<'a> {
                 Box::new(Expr::lit(Value::Bool(false))),
                 true,
             ),
+            E::IsNotTrue(x) => Expr::IsDistinct(
+                Box::new(self.expr(x, scope)?),
+                Box::new(Expr::lit(Value::Bool(true))),
+                false,
+            ),
+            E::IsNotFalse(x) => Expr::IsDistinct(
+                Box::new(self.expr(x, scope)?),
+                Box::new(Expr::lit(Value::Bool(false))),
+                false,
+            ),
+            E::IsUnknown(x) => Expr::IsNull(Box::new(self.boolean(x, scope)?), false),
+            E::IsNotUnknown(x) => Expr::IsNull(Box::new(self.boolean(x, scope)?), true),
             E::IsDistinctFrom(a, b) => Expr::IsDistinct(
                 Box::new(self.expr(a, scope)?),
                 Box::new(self.expr(b, scope)?),
@@ -1538,6 +1673,17 @@ impl<'a> Binder<'a> {
             }
             other => return Err(SqlError::Unsupported(format!("expression {other}"))),
         })
+    }
+
+    /// Binds an expression that must be BOOLEAN (IS UNKNOWN).
+    fn boolean(&mut self, e: &ast::Expr, scope: &Scope) -> Result<Expr> {
+        let bound = self.expr(e, scope)?;
+        match expr_type(&bound, &scope.columns) {
+            DataType::Boolean | DataType::Null => Ok(bound),
+            other => Err(SqlError::TypeMismatch(format!(
+                "argument of IS UNKNOWN must be BOOLEAN, not {other}"
+            ))),
+        }
     }
 
     fn subquery(&mut self, q: &ast::Query, scope: &Scope) -> Result<Plan> {

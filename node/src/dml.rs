@@ -122,6 +122,10 @@ pub fn insert(
         Some(ast::OnInsert::OnConflict(c)) => Some(c),
         Some(other) => return Err(SqlError::Unsupported(format!("{other}"))),
     };
+    let target = match on_conflict.and_then(|c| c.conflict_target.as_ref()) {
+        None => ConflictOn::Any,
+        Some(t) => resolve_target(&table, t)?,
+    };
     let update = match on_conflict.map(|c| &c.action) {
         Some(ast::OnConflictAction::DoUpdate(u)) => {
             // SET and WHERE see the existing row's columns and EXCLUDED (the proposed row).
@@ -147,6 +151,8 @@ pub fn insert(
     };
     let mut affected = 0;
     let mut out_rows = Vec::new();
+    // Rows this statement inserted or updated: DO UPDATE may not touch one twice.
+    let mut touched: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
     for src in source_rows {
         let ctx_txn: &dyn KvTxn = &*txn;
         let ctx = Ctx::new(ctx_txn, params);
@@ -169,16 +175,23 @@ pub fn insert(
         };
         let key = exec::pk_key(&table, &row, rowid);
         let existing = if on_conflict.is_some() {
-            conflicting_row(&*txn, &table, &key, &row)?
+            conflicting_row(&*txn, &table, &key, &row, &target)?
         } else {
             None
         };
         let written = match (existing, &update) {
             (None, _) => {
                 write::insert_row(txn, &table, &key, &row)?;
+                touched.insert(key.clone());
                 Some(row)
             }
             (Some(_), None) => None, // DO NOTHING
+            (Some((old_key, _)), Some(_)) if touched.contains(&old_key) => {
+                return Err(SqlError::Invalid(
+                    "ON CONFLICT DO UPDATE command cannot affect row a second time: the proposed rows share a key"
+                        .into(),
+                ));
+            }
             (Some((old_key, old)), Some((assignments, filter))) => {
                 let ctx_txn: &dyn KvTxn = &*txn;
                 let ctx = Ctx::new(ctx_txn, params);
@@ -202,6 +215,7 @@ pub fn insert(
                         exec::pk_key(&table, &new, None)
                     };
                     write::update_row(txn, &table, &old_key, &old, &new_key, &new)?;
+                    touched.insert(new_key);
                     Some(new)
                 } else {
                     None
@@ -227,18 +241,78 @@ pub fn insert(
     })
 }
 
-/// The existing row a proposed row conflicts with (same primary key, or same unique index key).
+/// Which constraint an ON CONFLICT clause handles.
+enum ConflictOn {
+    /// No target: any primary-key or unique conflict.
+    Any,
+    /// The primary key.
+    PrimaryKey,
+    /// The unique index with this id.
+    Index(u32),
+}
+
+fn resolve_target(table: &TableDef, t: &ast::ConflictTarget) -> Result<ConflictOn> {
+    let none = || {
+        SqlError::Invalid(
+            "there is no unique or exclusion constraint matching the ON CONFLICT specification"
+                .into(),
+        )
+    };
+    match t {
+        ast::ConflictTarget::Columns(cols) => {
+            let mut names: Vec<String> = cols.iter().map(ident).collect();
+            names.sort();
+            let mut pk = table.primary_key.clone();
+            pk.sort();
+            if !pk.is_empty() && pk == names {
+                return Ok(ConflictOn::PrimaryKey);
+            }
+            table
+                .indexes
+                .iter()
+                .find(|i| {
+                    let mut c = i.columns.clone();
+                    c.sort();
+                    i.unique && c == names
+                })
+                .map(|i| ConflictOn::Index(i.id))
+                .ok_or_else(none)
+        }
+        ast::ConflictTarget::OnConstraint(name) => {
+            let name = object_name(name)?;
+            if name == table.primary_key_name && !table.primary_key.is_empty() {
+                return Ok(ConflictOn::PrimaryKey);
+            }
+            table
+                .indexes
+                .iter()
+                .find(|i| i.unique && i.name == name)
+                .map(|i| ConflictOn::Index(i.id))
+                .ok_or_else(none)
+        }
+    }
+}
+
+/// The existing row a proposed row conflicts with on the targeted constraint (same primary
+/// key, or same unique index key). Conflicts on other constraints are left for the insert to
+/// report.
 fn conflicting_row(
     txn: &dyn KvTxn,
     table: &TableDef,
     key: &[u8],
     row: &[Value],
+    target: &ConflictOn,
 ) -> Result<Option<(Vec<u8>, Row)>> {
-    if let Some(raw) = txn.get(key)? {
+    if matches!(target, ConflictOn::Any | ConflictOn::PrimaryKey)
+        && let Some(raw) = txn.get(key)?
+    {
         return Ok(Some((key.to_vec(), exec::row_from_stored(table, &raw)?)));
     }
     let pk = write::pk_suffix(table, key);
-    for idx in table.indexes.iter().filter(|i| i.unique) {
+    for idx in table.indexes.iter().filter(|i| {
+        (i.unique && matches!(target, ConflictOn::Any))
+            || matches!(target, ConflictOn::Index(id) if *id == i.id)
+    }) {
         let ikey = write::index_key(table, idx, row, &pk);
         if let Some(other_pk) = txn.get(&ikey)? {
             let mut k = encoding::row_prefix(table.id);

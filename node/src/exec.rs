@@ -284,6 +284,11 @@ fn in_values<'v>(
     values: impl Iterator<Item = &'v Value>,
     negated: bool,
 ) -> Result<Value> {
+    let mut values = values.peekable();
+    // x IN (empty set) is false and x NOT IN (empty set) true, even for a NULL x.
+    if values.peek().is_none() {
+        return Ok(Value::Bool(negated));
+    }
     if x.is_null() {
         return Ok(Value::Null);
     }
