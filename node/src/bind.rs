@@ -1450,26 +1450,11 @@ impl<'a> Binder<'a> {
             E::UnaryOp { op, expr } => unary(op, self.expr(expr, scope)?)?,
             E::IsNull(x) => Expr::IsNull(Box::new(self.expr(x, scope)?), false),
             E::IsNotNull(x) => Expr::IsNull(Box::new(self.expr(x, scope)?), true),
-            E::IsTrue(x) => Expr::IsDistinct(
-                Box::new(self.expr(x, scope)?),
-                Box::new(Expr::lit(Value::Bool(true))),
-                true,
-            ),
-            E::IsFalse(x) => Expr::IsDistinct(
-                Box::new(self.expr(x, scope)?),
-                Box::new(Expr::lit(Value::Bool(false))),
-                true,
-            ),
-            E::IsNotTrue(x) => Expr::IsDistinct(
-                Box::new(self.expr(x, scope)?),
-                Box::new(Expr::lit(Value::Bool(true))),
-                false,
-            ),
-            E::IsNotFalse(x) => Expr::IsDistinct(
-                Box::new(self.expr(x, scope)?),
-                Box::new(Expr::lit(Value::Bool(false))),
-                false,
-            ),
+            // x IS [NOT] TRUE/FALSE is x IS [NOT] DISTINCT FROM the literal: never NULL.
+            E::IsTrue(x) => self.is_bool(x, true, true, scope)?,
+            E::IsFalse(x) => self.is_bool(x, false, true, scope)?,
+            E::IsNotTrue(x) => self.is_bool(x, true, false, scope)?,
+            E::IsNotFalse(x) => self.is_bool(x, false, false, scope)?,
             E::IsUnknown(x) => Expr::IsNull(Box::new(self.boolean(x, scope)?), false),
             E::IsNotUnknown(x) => Expr::IsNull(Box::new(self.boolean(x, scope)?), true),
             E::IsDistinctFrom(a, b) => Expr::IsDistinct(
@@ -1673,6 +1658,14 @@ impl<'a> Binder<'a> {
             }
             other => return Err(SqlError::Unsupported(format!("expression {other}"))),
         })
+    }
+
+    fn is_bool(&mut self, x: &ast::Expr, value: bool, equal: bool, scope: &Scope) -> Result<Expr> {
+        Ok(Expr::IsDistinct(
+            Box::new(self.expr(x, scope)?),
+            Box::new(Expr::lit(Value::Bool(value))),
+            equal,
+        ))
     }
 
     /// Binds an expression that must be BOOLEAN (IS UNKNOWN).
