@@ -106,7 +106,7 @@ pub fn insert(
     let default_exprs = defaults(&mut binder, &table)?;
     let plan = match source.body.as_ref() {
         SetExpr::Values(v) if source.order_by.is_none() && source.limit_clause.is_none() => {
-            binder.values(v)?
+            binder.values(&with_defaults(v, &table, &targets)?)?
         }
         _ => binder.query(source)?,
     };
@@ -239,6 +239,28 @@ pub fn insert(
         affected,
         returning: returning.map(|(_, cols)| (cols, out_rows)),
     })
+}
+
+/// Replaces the keyword DEFAULT in VALUES rows by the target column's default (or NULL).
+fn with_defaults(values: &ast::Values, table: &TableDef, targets: &[usize]) -> Result<ast::Values> {
+    let mut out = values.clone();
+    for row in &mut out.rows {
+        for (i, e) in row.iter_mut().enumerate() {
+            let is_default = matches!(e, ast::Expr::Identifier(id)
+                if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"));
+            if !is_default {
+                continue;
+            }
+            let Some(&col) = targets.get(i) else {
+                continue;
+            };
+            *e = match &table.columns[col].default {
+                Some(d) => write::parse_expr(d)?,
+                None => ast::Expr::Value(ast::Value::Null.into()),
+            };
+        }
+    }
+    Ok(out)
 }
 
 /// Which constraint an ON CONFLICT clause handles.
