@@ -1445,7 +1445,26 @@ impl<'a> Binder<'a> {
                         r = Expr::Cast(Box::new(r), tl);
                     }
                 }
-                Expr::Binary(op, Box::new(l), Box::new(r))
+                let (tl, tr) = (expr_type(&l, &scope.columns), expr_type(&r, &scope.columns));
+                let e = Expr::Binary(op, Box::new(l), Box::new(r));
+                // Integer arithmetic keeps the operands' width, as in PostgreSQL: INTEGER +
+                // INTEGER overflows past 2^31 instead of silently widening.
+                let narrow = |t: &DataType| matches!(t, DataType::SmallInt | DataType::Integer);
+                if matches!(
+                    op,
+                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem
+                ) && narrow(&tl)
+                    && narrow(&tr)
+                {
+                    let t = if tl == DataType::SmallInt && tr == DataType::SmallInt {
+                        DataType::SmallInt
+                    } else {
+                        DataType::Integer
+                    };
+                    Expr::Cast(Box::new(e), t)
+                } else {
+                    e
+                }
             }
             E::UnaryOp { op, expr } => unary(op, self.expr(expr, scope)?)?,
             E::IsNull(x) => Expr::IsNull(Box::new(self.expr(x, scope)?), false),
