@@ -1008,6 +1008,16 @@ impl<'a> Binder<'a> {
             }
         }
         let columns: Vec<OutColumn> = rels.iter().flat_map(Plan::columns).collect();
+        let mut seen = std::collections::HashSet::new();
+        for r in &rels {
+            if let Some(Some(t)) = r.columns().first().map(|c| c.table.clone())
+                && !seen.insert(t.clone())
+            {
+                return Err(SqlError::Invalid(format!(
+                    "table name {t:?} specified more than once"
+                )));
+            }
+        }
         let scope = Scope {
             columns: columns.clone(),
             prefer_first: false,
@@ -1604,8 +1614,10 @@ impl<'a> Binder<'a> {
             E::Cast {
                 expr, data_type: t, ..
             } => Expr::Cast(Box::new(self.expr(expr, scope)?), data_type(t)?),
+            E::Ceil { expr, .. } => Expr::Func("ceil".into(), vec![self.expr(expr, scope)?]),
+            E::Floor { expr, .. } => Expr::Func("floor".into(), vec![self.expr(expr, scope)?]),
             E::Extract { field, expr, .. } => Expr::Func(
-                "date_part".into(),
+                "extract".into(),
                 vec![
                     Expr::lit(Value::Text(field.to_string().to_lowercase())),
                     self.expr(expr, scope)?,

@@ -200,6 +200,11 @@ pub fn eval(e: &Expr, row: &[Value], ctx: &Ctx<'_>) -> Result<Value> {
             negated,
         } => match (eval(expr, row, ctx)?, eval(pattern, row, ctx)?) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
+            (Value::Text(_), Value::Text(p)) if ends_with_escape(&p, *escape) => {
+                return Err(SqlError::Invalid(
+                    "LIKE pattern must not end with escape character".into(),
+                ));
+            }
             (Value::Text(s), Value::Text(p)) => {
                 Value::Bool(crate::functions::like(&s, &p, *escape, *case_insensitive) != *negated)
             }
@@ -277,6 +282,13 @@ pub fn eval(e: &Expr, row: &[Value], ctx: &Ctx<'_>) -> Result<Value> {
             }
         }
     })
+}
+
+/// True if `pattern` ends with an escape character that escapes nothing.
+fn ends_with_escape(pattern: &str, escape: Option<char>) -> bool {
+    let Some(esc) = escape else { return false };
+    let trailing = pattern.chars().rev().take_while(|&c| c == esc).count();
+    trailing % 2 == 1
 }
 
 fn in_values<'v>(
@@ -530,11 +542,17 @@ pub fn row_from_stored(table: &TableDef, raw: &[u8]) -> Result<Row> {
         .collect())
 }
 
-fn bound_key(table: &TableDef, column: usize, v: &Value) -> Result<Vec<u8>> {
-    let v = crate::cast::cast(v, &table.columns[column].data_type)?;
+/// The key encoding of `v` as column `column`'s type. `Ok(None)` if the value cannot be of that
+/// type (out of its range): no row has it, and a range bound on it is no bound.
+fn bound_key(table: &TableDef, column: usize, v: &Value) -> Result<Option<Vec<u8>>> {
+    let v = match crate::cast::cast(v, &table.columns[column].data_type) {
+        Ok(v) => v,
+        Err(SqlError::Overflow(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let mut k = Vec::new();
     encoding::encode_key_value(&v, &mut k);
-    Ok(k)
+    Ok(Some(k))
 }
 
 /// A start key and an optional end key (exclusive).
@@ -555,7 +573,10 @@ fn range_keys(
         if v.is_null() {
             return Ok(None);
         }
-        start.extend(bound_key(table, column, &v)?);
+        // An impossible low bound is dropped; the filter still applies the condition.
+        if let Some(k) = bound_key(table, column, &v)? {
+            start.extend(k);
+        }
     }
     let end = match &range.high {
         Some((e, _)) => {
@@ -563,9 +584,14 @@ fn range_keys(
             if v.is_null() {
                 return Ok(None);
             }
-            let mut hi = prefix.to_vec();
-            hi.extend(bound_key(table, column, &v)?);
-            prefix_end(&hi)
+            match bound_key(table, column, &v)? {
+                Some(k) => {
+                    let mut hi = prefix.to_vec();
+                    hi.extend(k);
+                    prefix_end(&hi)
+                }
+                None => prefix_end(prefix),
+            }
         }
         None => prefix_end(prefix),
     };
@@ -631,7 +657,11 @@ fn scan_access<'a>(
                 if v.is_null() {
                     return Ok(Box::new(std::iter::empty()));
                 }
-                key.extend(bound_key(table, col, &v)?);
+                // A value the column cannot hold matches no row.
+                match bound_key(table, col, &v)? {
+                    Some(k) => key.extend(k),
+                    None => return Ok(Box::new(std::iter::empty())),
+                }
             }
             match ctx.txn.get(&key)? {
                 Some(raw) => Box::new(std::iter::once(
@@ -660,7 +690,10 @@ fn scan_access<'a>(
                 if v.is_null() {
                     return Ok(Box::new(std::iter::empty()));
                 }
-                prefix.extend(bound_key(table, col, &v)?);
+                match bound_key(table, col, &v)? {
+                    Some(k) => prefix.extend(k),
+                    None => return Ok(Box::new(std::iter::empty())),
+                }
             }
             let end = prefix_end(&prefix);
             index_rows(table, ctx.txn.scan(&prefix, end.as_deref())?, ctx)

@@ -152,14 +152,14 @@ impl Value {
             (Null, _) | (_, Null) => None,
             (Bool(a), Bool(b)) => Some(a.cmp(b)),
             (Int(a), Int(b)) => Some(a.cmp(b)),
-            (Float(a), Float(b)) => a.partial_cmp(b),
-            (Int(a), Float(b)) => (*a as f64).partial_cmp(b),
-            (Float(a), Int(b)) => a.partial_cmp(&(*b as f64)),
+            (Float(a), Float(b)) => Some(float_cmp(*a, *b)),
+            (Int(a), Float(b)) => Some(float_cmp(*a as f64, *b)),
+            (Float(a), Int(b)) => Some(float_cmp(*a, *b as f64)),
             (Decimal(a), Decimal(b)) => Some(a.cmp(b)),
             (Int(a), Decimal(b)) => Some(rust_decimal::Decimal::from(*a).cmp(b)),
             (Decimal(a), Int(b)) => Some(a.cmp(&rust_decimal::Decimal::from(*b))),
-            (Float(a), Decimal(b)) => a.partial_cmp(&decimal_to_f64(b)),
-            (Decimal(a), Float(b)) => decimal_to_f64(a).partial_cmp(b),
+            (Float(a), Decimal(b)) => Some(float_cmp(*a, decimal_to_f64(b))),
+            (Decimal(a), Float(b)) => Some(float_cmp(decimal_to_f64(a), *b)),
             (Text(a), Text(b)) => Some(a.cmp(b)),
             (Blob(a), Blob(b)) => Some(a.cmp(b)),
             (Date(a), Date(b)) => Some(a.cmp(b)),
@@ -257,6 +257,16 @@ impl Value {
             Value::Bool(b) => Some(*b),
             _ => None,
         }
+    }
+}
+
+/// Orders floats as PostgreSQL does: NaN equals NaN and is greater than every number; -0 = 0.
+fn float_cmp(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(&b).expect("not NaN"),
     }
 }
 

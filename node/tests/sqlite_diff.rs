@@ -490,7 +490,13 @@ fn scalar_subquery(g: &Gen, depth: u32) -> S {
                 .filter(|c| c.ty == Ty::Int)
                 .map(|c| format!("{alias}.{}", c.name))
                 .collect();
-            let lookup = (select(ints.clone()), int_expr(&g, depth))
+            // The key is an outer expression: the subquery is correlated when it names columns.
+            let key = if g.correlate {
+                int_expr(&g, depth)
+            } else {
+                int_lit()
+            };
+            let lookup = (select(ints.clone()), key)
                 .prop_map({
                     let from = format!("{table} {alias} WHERE {alias}.id");
                     move |(c, key)| format!("(SELECT {c} FROM {from} = {key})")
