@@ -2283,7 +2283,11 @@ pub fn push_filter(plan: Plan, predicate: Expr) -> Plan {
 }
 
 /// Estimated fraction of a table's rows a conjunct keeps.
-fn selectivity(c: &Expr, table: &TableDef, stats: Option<&crate::tablestats::TableStats>) -> f64 {
+pub(crate) fn selectivity(
+    c: &Expr,
+    table: &TableDef,
+    stats: Option<&crate::tablestats::TableStats>,
+) -> f64 {
     let column_stats = |col: usize| {
         stats.and_then(|s| table.columns.get(col).and_then(|c| s.columns.get(&c.name)))
     };

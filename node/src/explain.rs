@@ -4,23 +4,36 @@
 use crate::expr::Expr;
 use crate::plan::{Access, AggFunc, JoinKind, Plan, SetOpKind};
 use crate::stats::Profile;
+use crate::tablestats::TableStats;
 
-/// Renders a plan, one line per operator.
-pub fn explain(plan: &Plan) -> Vec<String> {
+/// Renders a plan, one line per operator, with each operator's estimated cost and rows.
+pub fn explain(plan: &Plan, stats: &dyn Fn(&str) -> Option<TableStats>) -> Vec<String> {
     let mut lines = Vec::new();
-    walk(plan, 0, &mut lines, None);
+    walk(plan, 0, &mut lines, None, Some(stats));
     lines
 }
 
 /// Renders a plan with what each operator did in one run: rows produced, times started
 /// (loops) and time spent, its inputs included.
-pub fn explain_analyze(plan: &Plan, profile: &Profile) -> Vec<String> {
+pub fn explain_analyze(
+    plan: &Plan,
+    profile: &Profile,
+    stats: &dyn Fn(&str) -> Option<TableStats>,
+) -> Vec<String> {
     let mut lines = Vec::new();
-    walk(plan, 0, &mut lines, Some(profile));
+    walk(plan, 0, &mut lines, Some(profile), Some(stats));
     lines
 }
 
-fn walk(plan: &Plan, depth: usize, out: &mut Vec<String>, profile: Option<&Profile>) {
+type StatsFn<'s> = Option<&'s dyn Fn(&str) -> Option<TableStats>>;
+
+fn walk(
+    plan: &Plan,
+    depth: usize,
+    out: &mut Vec<String>,
+    profile: Option<&Profile>,
+    stats: StatsFn<'_>,
+) {
     let pad = "  ".repeat(depth);
     let arrow = if depth == 0 { "" } else { "-> " };
     let line = match plan {
@@ -128,17 +141,24 @@ fn walk(plan: &Plan, depth: usize, out: &mut Vec<String>, profile: Option<&Profi
         Some(None) => " (never executed)".to_string(),
         None => String::new(),
     };
-    out.push(format!("{pad}{arrow}{line}{actual}"));
+    let estimated = match stats {
+        Some(f) => {
+            let e = crate::cost::estimate(plan, f);
+            format!(" (cost={:.0} rows={:.0})", e.cost, e.rows)
+        }
+        None => String::new(),
+    };
+    out.push(format!("{pad}{arrow}{line}{estimated}{actual}"));
     match plan {
         Plan::Filter { input, .. }
         | Plan::Project { input, .. }
         | Plan::Sort { input, .. }
         | Plan::Limit { input, .. }
         | Plan::Distinct { input }
-        | Plan::Aggregate { input, .. } => walk(input, depth + 1, out, profile),
+        | Plan::Aggregate { input, .. } => walk(input, depth + 1, out, profile, stats),
         Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
-            walk(left, depth + 1, out, profile);
-            walk(right, depth + 1, out, profile);
+            walk(left, depth + 1, out, profile, stats);
+            walk(right, depth + 1, out, profile, stats);
         }
         _ => {}
     }

@@ -346,6 +346,8 @@ fn execute(
             };
             let mut binder = Binder::new(&*txn).with_stats(stats);
             let plan = binder.query(q)?;
+            let reader: &dyn KvTxn = &*txn;
+            let table_stats = |t: &str| crate::tablestats::get(reader, t).ok().flatten();
             let notes = std::mem::take(&mut binder.join_notes);
             let mut lines = if *analyze {
                 let profile = crate::stats::Profile::default();
@@ -355,14 +357,14 @@ fn execute(
                     .with_stats(stats)
                     .with_profile(&profile);
                 let n = exec::open(&plan, &ctx)?.try_fold(0u64, |n, r| r.map(|_| n + 1))?;
-                let mut lines = crate::explain::explain_analyze(&plan, &profile);
+                let mut lines = crate::explain::explain_analyze(&plan, &profile, &table_stats);
                 lines.push(format!(
                     "Execution: {n} rows in {:.3} ms",
                     began.elapsed().as_secs_f64() * 1000.0
                 ));
                 lines
             } else {
-                crate::explain::explain(&plan)
+                crate::explain::explain(&plan, &table_stats)
             };
             lines.extend(notes);
             Ok(StatementResult {
