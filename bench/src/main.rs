@@ -1,6 +1,6 @@
 //! `nq-bench`: measures NeuroQuantumDB's storage engine against embedded peers (redb, SQLite)
-//! (load, reads, durable commits), its crash recovery time, and its buffer pool's eviction
-//! policies against each other. Every printed figure is measured
+//! (load, reads, durable commits), its SQL engine against SQLite, its crash recovery time, and
+//! its buffer pool's eviction policies against each other. Every printed figure is measured
 //! in the run that prints it; reads are checked against what was written, and a run that reads
 //! wrong data fails instead of reporting.
 
@@ -9,6 +9,7 @@ mod commit;
 mod peers;
 mod recovery;
 mod report;
+mod sql;
 mod storage;
 mod system;
 mod workload;
@@ -35,6 +36,9 @@ enum Command {
     Commit(commit::CommitArgs),
     /// Ours: time to reopen a crashed (SIGKILLed) database with a large log to replay.
     Recovery(recovery::RecoveryArgs),
+    /// Ours (nq-node) vs SQLite: durable bulk INSERT, point and index range selects, a join and
+    /// a GROUP BY, on the same SQL.
+    Sql(sql::SqlArgs),
     /// CLOCK vs SIEVE eviction: Zipf lookups with periodic sequential scans on a small pool.
     Bufferpool(bufferpool::BufferpoolArgs),
     /// Runs one engine's `storage` workload in this process (started by `storage`).
@@ -43,6 +47,9 @@ enum Command {
     /// Runs one engine's `commit` workload in this process (started by `commit`).
     #[command(hide = true)]
     CommitEngine(commit::CommitEngineArgs),
+    /// Runs one engine's `sql` workload in this process (started by `sql`).
+    #[command(hide = true)]
+    SqlEngine(sql::SqlEngineArgs),
     /// Writes log until killed (started by `recovery`).
     #[command(hide = true)]
     RecoveryWriter(recovery::RecoveryWriterArgs),
@@ -56,6 +63,8 @@ fn main() -> ExitCode {
         Command::StorageEngine(args) => storage::run_engine(args),
         Command::Commit(args) => commit::run(args),
         Command::CommitEngine(args) => commit::run_engine(args),
+        Command::Sql(args) => sql::run(args),
+        Command::SqlEngine(args) => sql::run_engine(args),
         Command::Recovery(args) => recovery::run(args),
         Command::RecoveryWriter(args) => recovery::run_writer(args),
     };

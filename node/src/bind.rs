@@ -523,7 +523,184 @@ impl<'a> Binder<'a> {
             };
         }
         self.ctes = saved;
-        Ok(plan)
+        Ok(self.lookup_joins(plan))
+    }
+
+    /// Turns a hash join into an index nested-loop join where the right side is a table
+    /// keyed (by primary key or a one-column index) on the join column and the left side is
+    /// estimated to be much smaller than the table: a lookup per left row beats reading and
+    /// hashing the whole table.
+    fn lookup_joins(&mut self, plan: Plan) -> Plan {
+        let b = |me: &mut Self, p: Box<Plan>| Box::new(me.lookup_joins(*p));
+        match plan {
+            Plan::Filter { input, predicate } => Plan::Filter {
+                input: b(self, input),
+                predicate,
+            },
+            Plan::Project {
+                input,
+                exprs,
+                columns,
+            } => Plan::Project {
+                input: b(self, input),
+                exprs,
+                columns,
+            },
+            Plan::Sort { input, keys } => Plan::Sort {
+                input: b(self, input),
+                keys,
+            },
+            Plan::Limit {
+                input,
+                limit,
+                offset,
+            } => Plan::Limit {
+                input: b(self, input),
+                limit,
+                offset,
+            },
+            Plan::Distinct { input } => Plan::Distinct {
+                input: b(self, input),
+            },
+            Plan::Aggregate {
+                input,
+                groups,
+                aggs,
+                columns,
+            } => Plan::Aggregate {
+                input: b(self, input),
+                groups,
+                aggs,
+                columns,
+            },
+            Plan::SetOp {
+                left,
+                right,
+                kind,
+                all,
+            } => Plan::SetOp {
+                left: b(self, left),
+                right: b(self, right),
+                kind,
+                all,
+            },
+            Plan::Join {
+                left,
+                right,
+                kind,
+                keys,
+                condition,
+            } => {
+                let left = b(self, left);
+                let right = b(self, right);
+                if let Some(lookup) = self.as_lookup(&left, &right, kind, &keys, condition.as_ref())
+                {
+                    let Plan::Scan {
+                        table,
+                        alias,
+                        filter,
+                        columns,
+                        ..
+                    } = *right
+                    else {
+                        unreachable!("as_lookup only accepts scans")
+                    };
+                    return Plan::LookupJoin {
+                        left,
+                        table,
+                        alias,
+                        columns,
+                        index: lookup.1,
+                        left_key: lookup.0,
+                        filter,
+                        kind,
+                        condition,
+                    };
+                }
+                // The mirror: a small right side driving lookups into the left table (inner
+                // joins only; a projection restores the column order).
+                let swapped: Vec<(Expr, Expr)> =
+                    keys.iter().map(|(l, r)| (r.clone(), l.clone())).collect();
+                if kind == JoinKind::Inner
+                    && let Some((key, index)) = self.as_lookup(&right, &left, kind, &swapped, None)
+                {
+                    let (lw, rw) = (left.width(), right.width());
+                    let columns = left.columns().into_iter().chain(right.columns()).collect();
+                    let Plan::Scan {
+                        table,
+                        alias,
+                        filter,
+                        columns: table_columns,
+                        ..
+                    } = *left
+                    else {
+                        unreachable!("as_lookup only accepts scans")
+                    };
+                    let to_new = move |i: usize| if i < lw { rw + i } else { i - lw };
+                    return Plan::Project {
+                        input: Box::new(Plan::LookupJoin {
+                            left: right,
+                            table,
+                            alias,
+                            columns: table_columns,
+                            index,
+                            left_key: key,
+                            filter,
+                            kind,
+                            condition: condition.map(|c| c.remap(&to_new)),
+                        }),
+                        exprs: (0..lw + rw).map(|j| Expr::Column(to_new(j))).collect(),
+                        columns,
+                    };
+                }
+                Plan::Join {
+                    left,
+                    right,
+                    kind,
+                    keys,
+                    condition,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The left key and index to look `right` up with, if a lookup join is the better plan.
+    #[allow(clippy::type_complexity)]
+    fn as_lookup(
+        &mut self,
+        left: &Plan,
+        right: &Plan,
+        kind: JoinKind,
+        keys: &[(Expr, Expr)],
+        condition: Option<&Expr>,
+    ) -> Option<(Expr, Option<(u32, String)>)> {
+        let _ = condition;
+        if !matches!(kind, JoinKind::Inner | JoinKind::Left) || keys.len() != 1 {
+            return None;
+        }
+        let Plan::Scan { table, .. } = right else {
+            return None;
+        };
+        let (lk, rk) = &keys[0];
+        let Expr::Column(c) = rk else { return None };
+        let name = &table.columns.get(*c)?.name;
+        let index = if table.primary_key.len() == 1 && table.primary_key[0] == *name {
+            None
+        } else {
+            let idx = table
+                .indexes
+                .iter()
+                .filter(|i| i.columns.len() == 1 && i.columns[0] == *name)
+                .min_by_key(|i| !i.unique)?;
+            Some((idx.id, idx.name.clone()))
+        };
+        let stats = |t: &str| crate::tablestats::get(self.txn, t).ok().flatten();
+        // A lookup per outer row against reading the right side once (through its own best
+        // access path, which may already be an index) and hashing it.
+        let outer = crate::cost::estimate(left, &stats).rows;
+        let scan = crate::cost::estimate(right, &stats);
+        (outer * 4.0 < scan.cost + scan.rows).then(|| (lk.clone(), index))
     }
 
     fn set_expr(&mut self, body: &SetExpr) -> Result<Plan> {

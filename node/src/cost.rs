@@ -139,6 +139,22 @@ pub fn estimate(plan: &Plan, stats: &dyn Fn(&str) -> Option<TableStats>) -> Esti
                 cost: l.cost + r.cost + work + rows,
             }
         }
+        Plan::LookupJoin {
+            left, index, kind, ..
+        } => {
+            let l = estimate(left, stats);
+            // A primary-key lookup finds at most one row; an index lookup, a few.
+            let per: f64 = if index.is_none() { 1.0 } else { 3.0 };
+            let rows = if *kind == JoinKind::Left {
+                l.rows * per.max(1.0)
+            } else {
+                l.rows * per
+            };
+            Estimate {
+                rows: rows.max(1.0),
+                cost: l.cost + l.rows * 2.0 + rows,
+            }
+        }
         Plan::SetOp { left, right, .. } => {
             let (l, r) = (estimate(left, stats), estimate(right, stats));
             Estimate {
@@ -164,6 +180,7 @@ fn distinct(plan: &Plan, e: &Expr, stats: &dyn Fn(&str) -> Option<TableStats>) -
                 .get(name)
                 .map(|c| c.distinct.max(1) as f64)
         }
+        Plan::LookupJoin { left, .. } if *col < left.width() => distinct(left, e, stats),
         Plan::Join { left, right, .. } => {
             let lw = left.width();
             if *col < lw {

@@ -484,6 +484,36 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
             keys,
             condition,
         } => join(left, right, *kind, keys, condition.as_ref(), ctx)?,
+        Plan::LookupJoin {
+            left,
+            table,
+            columns,
+            index,
+            left_key,
+            filter,
+            kind,
+            condition,
+            ..
+        } => {
+            let width = columns.len();
+            Box::new(open(left, ctx)?.flat_map(move |r| {
+                let rows = lookup_join_row(
+                    r,
+                    table,
+                    index.as_ref(),
+                    left_key,
+                    filter.as_ref(),
+                    condition.as_ref(),
+                    *kind,
+                    width,
+                    ctx,
+                );
+                match rows {
+                    Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }
+            }))
+        }
         Plan::SetOp {
             left,
             right,
@@ -993,6 +1023,57 @@ fn join<'a>(
         Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
         Err(e) => vec![Err(e)],
     })))
+}
+
+/// One outer row of an index nested-loop join: the matching rows of `table`, joined.
+#[allow(clippy::too_many_arguments)]
+fn lookup_join_row(
+    left: Result<Row>,
+    table: &TableDef,
+    index: Option<&(u32, String)>,
+    left_key: &Expr,
+    filter: Option<&Expr>,
+    condition: Option<&Expr>,
+    kind: JoinKind,
+    width: usize,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<Row>> {
+    let lrow = left?;
+    let key = eval(left_key, &lrow, ctx)?;
+    let mut out = Vec::new();
+    if !key.is_null() {
+        let access = match index {
+            None => Access::PkPoint(vec![Expr::Literal(key)]),
+            Some((id, name)) => Access::IndexPoint {
+                index: *id,
+                name: name.clone(),
+                values: vec![Expr::Literal(key)],
+            },
+        };
+        let matches: Vec<(Vec<u8>, Row)> =
+            scan_keyed(table, &access, ctx)?.collect::<Result<_>>()?;
+        for (_, rrow) in matches {
+            if let Some(f) = filter
+                && !holds(f, &rrow, ctx)?
+            {
+                continue;
+            }
+            let mut joined = lrow.clone();
+            joined.extend(rrow);
+            if let Some(c) = condition
+                && !holds(c, &joined, ctx)?
+            {
+                continue;
+            }
+            out.push(joined);
+        }
+    }
+    if out.is_empty() && kind == JoinKind::Left {
+        let mut joined = lrow;
+        joined.extend(std::iter::repeat_n(Value::Null, width));
+        out.push(joined);
+    }
+    Ok(out)
 }
 
 fn set_op<'a>(

@@ -121,6 +121,20 @@ fn walk(
                 None => algo,
             }
         }
+        Plan::LookupJoin {
+            table, index, kind, ..
+        } => format!(
+            "Index Nested Loop {} Join on {} using {}",
+            if *kind == JoinKind::Left {
+                "Left"
+            } else {
+                "Inner"
+            },
+            table.name,
+            index
+                .as_ref()
+                .map_or(table.primary_key_name.as_str(), |(_, n)| n.as_str())
+        ),
         Plan::SetOp { kind, all, .. } => format!(
             "{}{}",
             match kind {
@@ -155,7 +169,8 @@ fn walk(
         | Plan::Sort { input, .. }
         | Plan::Limit { input, .. }
         | Plan::Distinct { input }
-        | Plan::Aggregate { input, .. } => walk(input, depth + 1, out, profile, stats),
+        | Plan::Aggregate { input, .. }
+        | Plan::LookupJoin { left: input, .. } => walk(input, depth + 1, out, profile, stats),
         Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
             walk(left, depth + 1, out, profile, stats);
             walk(right, depth + 1, out, profile, stats);
@@ -166,8 +181,8 @@ fn walk(
 
 fn show(e: &Expr) -> String {
     match e {
-        Expr::Column(i) => format!("${}", i + 1),
-        Expr::Outer(d, i) => format!("outer{d}.${}", i + 1),
+        Expr::Column(i) => format!("#{}", i + 1),
+        Expr::Outer(d, i) => format!("outer{d}.#{}", i + 1),
         Expr::Literal(v) => match v {
             crate::types::Value::Text(s) => format!("'{s}'"),
             other => other.to_string(),

@@ -205,6 +205,28 @@ pub enum Plan {
         /// Remaining condition over the joined row.
         condition: Option<Expr>,
     },
+    /// Index nested-loop join: for each left row, looks the right table up by its primary key
+    /// or an index with the left row's key value. Output is left columns then the table's.
+    LookupJoin {
+        /// Left input (the outer loop).
+        left: Box<Plan>,
+        /// The looked-up table.
+        table: Arc<TableDef>,
+        /// Its alias.
+        alias: String,
+        /// Its output columns.
+        columns: Vec<OutColumn>,
+        /// The index used: `None` for the primary key, else (id, name).
+        index: Option<(u32, String)>,
+        /// The key, over left columns.
+        left_key: Expr,
+        /// Filter on the table's own columns.
+        filter: Option<Expr>,
+        /// INNER or LEFT.
+        kind: JoinKind,
+        /// Remaining condition over the joined row.
+        condition: Option<Expr>,
+    },
     /// UNION / INTERSECT / EXCEPT.
     SetOp {
         /// Left.
@@ -234,6 +256,11 @@ impl Plan {
             Plan::Join { left, right, .. } => {
                 let mut c = left.columns();
                 c.extend(right.columns());
+                c
+            }
+            Plan::LookupJoin { left, columns, .. } => {
+                let mut c = left.columns();
+                c.extend(columns.iter().cloned());
                 c
             }
             Plan::SetOp { left, .. } => left.columns(),

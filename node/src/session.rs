@@ -448,6 +448,8 @@ fn lock_rows(txn: &mut dyn KvTxn, plan: &crate::plan::Plan, params: &[Value]) ->
                 scans(left, out);
                 scans(right, out);
             }
+            // FOR UPDATE over a lookup join locks the outer side's rows only.
+            Plan::LookupJoin { left, .. } => scans(left, out),
             Plan::Single | Plan::Values { .. } => {}
         }
     }

@@ -80,6 +80,8 @@ pub(crate) struct Store {
 struct MtrSets {
     spillable: FxHashSet<PageId>,
     freed: FxHashSet<PageId>,
+    /// Unlogged pages at which the next spill is tried.
+    next_spill: usize,
 }
 
 /// Counters of checkpoints, for metrics.
@@ -180,6 +182,7 @@ impl Store {
             let mut sets = self.mtr_sets.lock();
             sets.spillable.clear();
             sets.freed.clear();
+            sets.next_spill = 0;
         }
         let result = f();
         guard.set(depth);
@@ -212,9 +215,14 @@ impl Store {
     /// `BufferPool::spill_new_pages`). The caller holds no latch it still needs to modify.
     pub fn spill_if_large(&self) -> Result<()> {
         let frames = self.pool.stats().capacity_frames as usize;
-        if self.pool.mtr_pages() >= (frames / 4).clamp(8, 512) {
-            let sets = self.mtr_sets.lock();
+        let step = (frames / 4).clamp(8, 512);
+        let pages = self.pool.mtr_pages();
+        let mut sets = self.mtr_sets.lock();
+        if pages >= step.max(sets.next_spill) {
             self.pool.spill_pages(&sets.spillable)?;
+            // Pages that could not be spilled stay; look again only after `step` more, so a
+            // long batch of changes to existing pages does not rescan them on every write.
+            sets.next_spill = self.pool.mtr_pages() + step;
         }
         Ok(())
     }

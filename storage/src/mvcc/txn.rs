@@ -237,8 +237,10 @@ impl Transaction {
             self.lock_key(key)?;
         }
         let frames = self.store.shared.db.stats().capacity_frames as usize;
-        if self.writes.len() > (frames / 8).max(8) {
-            return self.commit_large((frames / 8).max(8));
+        // A commit's pages must fit in the pool until its record is logged; keys of one
+        // transaction usually share leaves, so a quarter of the frames is a safe bound.
+        if self.writes.len() > (frames / 4).max(8) {
+            return self.commit_large((frames / 4).max(8));
         }
         let store = &self.store;
         let shared = &store.shared;
