@@ -1806,6 +1806,11 @@ impl<'a> Binder<'a> {
                 substring_for,
                 ..
             } => {
+                if substring_from.is_none() && substring_for.is_none() {
+                    return Err(SqlError::UnknownFunction(
+                        "substr takes 2 to 3 arguments, 1 given".into(),
+                    ));
+                }
                 let mut args = vec![self.expr(expr, scope)?];
                 args.push(match substring_from {
                     Some(f) => self.expr(f, scope)?,
