@@ -622,6 +622,9 @@ impl<'a> Binder<'a> {
                 let swapped: Vec<(Expr, Expr)> =
                     keys.iter().map(|(l, r)| (r.clone(), l.clone())).collect();
                 if kind == JoinKind::Inner
+                    && condition
+                        .as_ref()
+                        .is_none_or(Expr::is_row_independent_except_columns)
                     && let Some((key, index)) = self.as_lookup(&right, &left, kind, &swapped, None)
                 {
                     let (lw, rw) = (left.width(), right.width());
@@ -1044,8 +1047,33 @@ impl<'a> Binder<'a> {
             prefer_first: false,
         };
         let mut keys = Vec::new();
+        let item_texts: Vec<Option<String>> = s
+            .projection
+            .iter()
+            .map(|item| match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    Some(e.to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        let wildcard = s.projection.iter().any(|i| {
+            matches!(
+                i,
+                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+            )
+        });
         for o in order {
-            let e = match self.output_ref(&o.expr, &out_scope)? {
+            // ORDER BY an expression that is also in the select list sorts by that column.
+            let same_item = if wildcard {
+                None
+            } else {
+                let text = o.expr.to_string();
+                item_texts
+                    .iter()
+                    .position(|t| t.as_deref() == Some(text.as_str()))
+            };
+            let e = match self.output_ref(&o.expr, &out_scope)?.or(same_item) {
                 Some(i) => Expr::Column(i),
                 None => {
                     let bound = if aggregating {
@@ -1379,19 +1407,22 @@ impl<'a> Binder<'a> {
                 }
             });
         }
-        let mut plan = plan.expect("at least two relations");
-        if let Some(f) = Expr::and_all(top) {
-            plan = Plan::Filter {
-                input: Box::new(plan),
-                predicate: f.remap(&|i| pos[i].expect("joined column")),
-            };
-        }
-        Ok(Plan::Project {
+        let plan = plan.expect("at least two relations");
+        let restored = Plan::Project {
             input: Box::new(plan),
             exprs: (0..columns.len())
                 .map(|i| Expr::Column(pos[i].expect("every column placed")))
                 .collect(),
             columns,
+        };
+        // Conditions with subqueries run over the row in FROM order: a correlated subquery's
+        // references to outer columns were bound to those positions.
+        Ok(match Expr::and_all(top) {
+            Some(f) => Plan::Filter {
+                input: Box::new(restored),
+                predicate: f,
+            },
+            None => restored,
         })
     }
 

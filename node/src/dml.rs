@@ -446,23 +446,29 @@ pub fn update(txn: &mut dyn KvTxn, up: &ast::Update, params: &[Value]) -> Result
         .transpose()?;
     let checks = Checks::bind(&*txn, &table)?;
     let rows = matching_rows(&*txn, &table, &alias, up.selection.as_ref(), params)?;
-    let mut out_rows = Vec::new();
     let affected = rows.len() as u64;
-    for (key, old) in rows {
-        let ctx_txn: &dyn KvTxn = &*txn;
-        let ctx = Ctx::new(ctx_txn, params);
-        let mut new = old.clone();
-        for (col, e) in &assignments {
-            new[*col] = exec::eval(e, &old, &ctx)?;
+    // Every new row is computed before anything is written: SET expressions (and their
+    // subqueries) see the table as the statement found it.
+    let mut changes = Vec::with_capacity(rows.len());
+    {
+        let ctx = Ctx::new(&*txn, params);
+        for (key, old) in rows {
+            let mut new = old.clone();
+            for (col, e) in &assignments {
+                new[*col] = exec::eval(e, &old, &ctx)?;
+            }
+            write::coerce(&table, &mut new)?;
+            checks.verify(&table, &new, &ctx)?;
+            let new_key = if table.primary_key.is_empty() {
+                key.clone()
+            } else {
+                exec::pk_key(&table, &new, None)
+            };
+            changes.push((key, old, new_key, new));
         }
-        write::coerce(&table, &mut new)?;
-        checks.verify(&table, &new, &ctx)?;
-        drop(ctx);
-        let new_key = if table.primary_key.is_empty() {
-            key.clone()
-        } else {
-            exec::pk_key(&table, &new, None)
-        };
+    }
+    let mut out_rows = Vec::new();
+    for (key, old, new_key, new) in changes {
         write::update_row(txn, &table, &key, &old, &new_key, &new)?;
         if let Some((exprs, _)) = &returning {
             let ctx = Ctx::new(&*txn, params);

@@ -293,7 +293,7 @@ impl Gen {
     /// several tables.
     fn for_where(&self) -> Gen {
         let joined = self.scope.iter().any(|c| c.name.starts_with("x1."));
-        // BUG: correlated subqueries under a reordered join (BUG_JOIN_REORDER_OUTER_REF).
+        // Fixed bug, kept switchable: correlated subqueries under a reordered join (BUG_JOIN_REORDER_OUTER_REF).
         Gen {
             correlate: !(BUG_JOIN_REORDER_OUTER_REF && joined),
             ..self.clone()
@@ -596,7 +596,7 @@ fn where_clause(g: &Gen, depth: u32, p: f64) -> S {
         .boxed()
 }
 
-/// BUG: when the planner reorders the tables of a join, the outer-column references of a
+/// Fixed bug, kept switchable: when the planner reorders the tables of a join, the outer-column references of a
 /// correlated subquery in WHERE (or ON) still point at the original column positions:
 /// `CREATE TABLE a (x INTEGER); CREATE TABLE b (v INTEGER); INSERT INTO a VALUES (1);
 ///  INSERT INTO b VALUES (7);
@@ -606,7 +606,7 @@ fn where_clause(g: &Gen, depth: u32, p: f64) -> S {
 /// with "invalid value for BIGINT: 'z'". While true, subqueries in the WHERE of a join are not
 /// correlated (ON conditions have no subqueries; correlated subqueries in the select list of a
 /// join are fine).
-const BUG_JOIN_REORDER_OUTER_REF: bool = true;
+const BUG_JOIN_REORDER_OUTER_REF: bool = false;
 
 fn cmp_op() -> impl Strategy<Value = &'static str> {
     select(vec!["=", "<>", "!=", "<", "<=", ">", ">="])
@@ -994,12 +994,12 @@ fn select_item(g: &Gen) -> S {
     ])
 }
 
-/// BUG: SELECT DISTINCT rejects an ORDER BY key that repeats a qualified column or an
+/// Fixed bug, kept switchable: SELECT DISTINCT rejects an ORDER BY key that repeats a qualified column or an
 /// expression of the select list: `SELECT DISTINCT t.a FROM t ORDER BY t.a` (and `SELECT
 /// DISTINCT a + 1 FROM t ORDER BY a + 1`) fail with "for SELECT DISTINCT, ORDER BY
 /// expressions must appear in the select list"; only bare names and positions work. While
 /// true, DISTINCT queries order by position only.
-const BUG_DISTINCT_ORDER_BY_EXPR: bool = true;
+const BUG_DISTINCT_ORDER_BY_EXPR: bool = false;
 
 fn select_query(schema: &Rc<Vec<Table>>) -> BoxedStrategy<Op> {
     let schema = schema.clone();
@@ -1024,7 +1024,7 @@ fn select_query(schema: &Rc<Vec<Table>>) -> BoxedStrategy<Op> {
             )
         })
         .prop_flat_map(|(from, (list, n, items), distinct, w)| {
-            // BUG: DISTINCT with ORDER BY expressions (BUG_DISTINCT_ORDER_BY_EXPR).
+            // Fixed bug, kept switchable: DISTINCT with ORDER BY expressions (BUG_DISTINCT_ORDER_BY_EXPR).
             let items = items.filter(|_| !(distinct && BUG_DISTINCT_ORDER_BY_EXPR));
             let body = format!(
                 "SELECT {}{list} FROM {from}{w}",
@@ -1238,14 +1238,14 @@ fn dml_gen(schema: &Rc<Vec<Table>>, t: usize) -> Gen {
     Gen::new(schema, Rc::new(scope))
 }
 
-/// BUG: the SET expressions of an UPDATE see the rows the same statement already changed
+/// Fixed bug, kept switchable: the SET expressions of an UPDATE see the rows the same statement already changed
 /// (PostgreSQL evaluates every row against the statement's snapshot):
 /// `CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER);
 ///  INSERT INTO t VALUES (1, 5, 0), (2, 6, 0), (3, 7, 0);
 ///  UPDATE t SET a = 100, b = (SELECT s.a FROM t s WHERE s.id = 2);`
 /// leaves b = 6, 6, 100 instead of 6, 6, 6. (WHERE is evaluated correctly.) While true, the
 /// subqueries of SET expressions do not read the table being updated.
-const BUG_UPDATE_SET_SEES_OWN_WRITES: bool = true;
+const BUG_UPDATE_SET_SEES_OWN_WRITES: bool = false;
 
 fn update(schema: &Rc<Vec<Table>>) -> BoxedStrategy<Op> {
     let schema = schema.clone();
@@ -1254,7 +1254,7 @@ fn update(schema: &Rc<Vec<Table>>) -> BoxedStrategy<Op> {
             let table = &schema[t];
             let g = dml_gen(&schema, t);
             let mut g2 = g.clone();
-            // BUG: SET sees the statement's own writes (BUG_UPDATE_SET_SEES_OWN_WRITES).
+            // Fixed bug, kept switchable: SET sees the statement's own writes (BUG_UPDATE_SET_SEES_OWN_WRITES).
             if BUG_UPDATE_SET_SEES_OWN_WRITES {
                 g2.subquery_tables = Rc::new((0..schema.len()).filter(|&u| u != t).collect());
             }
