@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -116,7 +115,6 @@ pub fn run(args: &CommitArgs) -> Result<()> {
     if args.committers.is_empty() || args.committers.contains(&0) || args.repeat == 0 {
         return Err("--committers needs positive thread counts, --repeat must be positive".into());
     }
-    let exe = std::env::current_exe()?;
     // figures[(n, e)]: one entry per round.
     let mut figures: HashMap<(usize, usize), Vec<Figures>> = HashMap::new();
     for round in 1..=args.repeat {
@@ -129,18 +127,10 @@ pub fn run(args: &CommitArgs) -> Result<()> {
                     kind.name(),
                     args.repeat
                 );
-                let output = Command::new(&exe)
-                    .arg("commit-engine")
-                    .arg(format!("--engine={}", kind.name()))
-                    .arg(format!("--committers={n}"))
-                    .args(args.settings.to_args())
-                    .stdin(Stdio::null())
-                    .stderr(Stdio::inherit())
-                    .output()?;
-                if !output.status.success() {
-                    return Err(format!("{} child failed: {}", kind.name(), output.status).into());
-                }
-                let parsed = parse_result(*kind, &String::from_utf8(output.stdout)?)?;
+                let mut child_args = vec![format!("--committers={n}")];
+                child_args.extend(args.settings.to_args());
+                let stdout = crate::child::run("commit-engine", kind.name(), &child_args)?;
+                let parsed = parse_result(*kind, &stdout)?;
                 figures.entry((n, e)).or_default().push(parsed);
             }
         }

@@ -5,6 +5,7 @@
 //! wrong data fails instead of reporting.
 
 mod bufferpool;
+mod child;
 mod commit;
 mod peers;
 mod recovery;

@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nq_node::engine::EngineOptions;
@@ -180,7 +179,6 @@ struct ChildResult {
 /// Parent: runs both engines in child processes, compares their results, prints the report.
 pub fn run(args: &SqlArgs) -> Result<()> {
     args.validate()?;
-    let exe = std::env::current_exe()?;
     let mut rounds: Vec<Vec<ChildResult>> = Vec::with_capacity(args.repeat);
     for round in 1..=args.repeat {
         let mut results = Vec::new();
@@ -190,17 +188,8 @@ pub fn run(args: &SqlArgs) -> Result<()> {
                 kind.name(),
                 args.repeat
             );
-            let output = Command::new(&exe)
-                .arg("sql-engine")
-                .arg(format!("--engine={}", kind.name()))
-                .args(args.to_args())
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()?;
-            if !output.status.success() {
-                return Err(format!("{} child failed: {}", kind.name(), output.status).into());
-            }
-            results.push(parse_result(kind, &String::from_utf8(output.stdout)?)?);
+            let stdout = crate::child::run("sql-engine", kind.name(), &args.to_args())?;
+            results.push(parse_result(kind, &stdout)?);
         }
         // Both engines must have computed the same answers.
         for check in CHECKS {

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -118,7 +117,6 @@ pub struct EngineArgs {
 /// Parent: runs every engine in its own child process and prints the report.
 pub fn run(args: &StorageArgs) -> Result<()> {
     args.validate()?;
-    let exe = std::env::current_exe()?;
     // rounds[r][e]: the figures of engine e in round r. Engines alternate within a round so
     // slow phases of a shared machine hit all of them alike.
     let mut rounds = Vec::with_capacity(args.repeat);
@@ -130,17 +128,7 @@ pub fn run(args: &StorageArgs) -> Result<()> {
                 kind.name(),
                 args.repeat
             );
-            let output = Command::new(&exe)
-                .arg("storage-engine")
-                .arg(format!("--engine={}", kind.name()))
-                .args(args.to_args())
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()?;
-            if !output.status.success() {
-                return Err(format!("{} child failed: {}", kind.name(), output.status).into());
-            }
-            let stdout = String::from_utf8(output.stdout)?;
+            let stdout = crate::child::run("storage-engine", kind.name(), &args.to_args())?;
             results.push(parse_result(kind, &stdout)?);
         }
         rounds.push(results);
