@@ -17,8 +17,8 @@ use nq_storage::{BufferPoolConfig, Database, Options, Tree, wal_dir_for};
 
 use crate::Result;
 use crate::report::Report;
-use crate::storage::dir_size;
 use crate::system;
+use crate::system::dir_size;
 use crate::workload::{self, key_bytes, scrambled_key, value_for};
 
 /// Prefix of the writer's line once its last batch is durable.

@@ -25,8 +25,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::Result;
 use crate::report::Report;
-use crate::storage::dir_size;
 use crate::system;
+use crate::system::{dir_size, log_size};
 use crate::workload::scrambled_key;
 
 /// Rows per transaction of the load; one durable commit each.
@@ -937,22 +937,3 @@ pub fn run_engine(args: &SqlEngineArgs) -> Result<()> {
 }
 
 const MIB: f64 = 1048576.0;
-
-/// Disk space used by write-ahead logs in `dir`: every file or directory whose name ends in
-/// `-wal` (ours `data.nqdb-wal/`, SQLite `data.sqlite-wal`).
-fn log_size(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if !entry.file_name().to_string_lossy().ends_with("-wal") {
-            continue;
-        }
-        let meta = entry.metadata()?;
-        if meta.is_dir() {
-            total += dir_size(&entry.path())?;
-        } else if meta.is_file() {
-            total += std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
-        }
-    }
-    Ok(total)
-}

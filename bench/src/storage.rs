@@ -6,7 +6,7 @@
 //! parent collects the three and prints the report.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use crate::Result;
 use crate::peers::{self, Batch, EngineConfig, EngineKind};
 use crate::report::Report;
-use crate::system;
+use crate::system::{self, dir_size, log_size};
 use crate::workload::{self, key_bytes, value_for};
 
 /// Rows per insert batch; one commit per batch (durable unless `--fast-commits`).
@@ -351,42 +351,4 @@ pub fn run_engine(args: &EngineArgs) -> Result<()> {
         rss as f64 / MIB
     );
     Ok(())
-}
-
-/// Disk space used by write-ahead logs in `dir`: every file or directory whose name ends in
-/// `-wal` (ours `data.nqdb-wal/`, SQLite `data.sqlite-wal`).
-fn log_size(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if !entry.file_name().to_string_lossy().ends_with("-wal") {
-            continue;
-        }
-        let meta = entry.metadata()?;
-        if meta.is_dir() {
-            total += dir_size(&entry.path())?;
-        } else if meta.is_file() {
-            total += std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
-        }
-    }
-    Ok(total)
-}
-
-/// Disk space used by the regular files inside `dir` and its subdirectories (our log segments
-/// live in `data.nqdb-wal/`).
-pub fn dir_size(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        if meta.is_dir() {
-            total += dir_size(&entry.path())?;
-        } else if meta.is_file() {
-            // Bytes allocated on disk, not the logical length: our file grows in sparse extents
-            // (`set_len`) whose unwritten tail occupies no disk space. For the peers' files,
-            // which are written densely, the two agree.
-            total += std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
-        }
-    }
-    Ok(total)
 }

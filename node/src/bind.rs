@@ -1238,17 +1238,7 @@ impl<'a> Binder<'a> {
         match plan {
             Plan::Scan { table, filter, .. } => {
                 let stats = self.stats_of(&table.name);
-                let base = stats
-                    .as_ref()
-                    .map_or(crate::tablestats::DEFAULT_ROWS, |s| s.rows as f64);
-                let sel: f64 = filter
-                    .clone()
-                    .map(Expr::conjuncts)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|c| selectivity(c, table, stats.as_ref()))
-                    .product();
-                (base * sel).max(1.0)
+                crate::cost::scan_rows(table, filter.as_ref(), stats.as_ref())
             }
             Plan::Values { rows, .. } => rows.len().max(1) as f64,
             Plan::Project { input, .. } | Plan::Filter { input, .. } => self.rel_rows(input),

@@ -2,6 +2,7 @@
 //! table without them) and the same selectivities the planner uses; cost counts rows read and
 //! produced, plus n·log2(n) for sorts.
 
+use crate::catalog::TableDef;
 use crate::expr::Expr;
 use crate::plan::{Access, JoinKind, Plan};
 use crate::tablestats::{DEFAULT_ROWS, TableStats};
@@ -13,6 +14,20 @@ pub struct Estimate {
     pub rows: f64,
     /// Work, in rows touched.
     pub cost: f64,
+}
+
+/// Rows a scan of `table` keeps under `filter`: the table's rows (from ANALYZE, else
+/// [`DEFAULT_ROWS`]) times each conjunct's selectivity. The join orderer uses it too.
+pub fn scan_rows(table: &TableDef, filter: Option<&Expr>, stats: Option<&TableStats>) -> f64 {
+    let base = stats.map_or(DEFAULT_ROWS, |s| s.rows as f64);
+    let sel: f64 = filter
+        .cloned()
+        .map(Expr::conjuncts)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| crate::bind::selectivity(c, table, stats))
+        .product();
+    (base * sel).max(1.0)
 }
 
 /// Estimates a plan with `stats(table)` giving each table's statistics.
@@ -34,14 +49,7 @@ pub fn estimate(plan: &Plan, stats: &dyn Fn(&str) -> Option<TableStats>) -> Esti
         } => {
             let s = stats(&table.name);
             let base = s.as_ref().map_or(DEFAULT_ROWS, |s| s.rows as f64);
-            let sel: f64 = filter
-                .clone()
-                .map(Expr::conjuncts)
-                .unwrap_or_default()
-                .iter()
-                .map(|c| crate::bind::selectivity(c, table, s.as_ref()))
-                .product();
-            let rows = (base * sel).max(1.0);
+            let rows = scan_rows(table, filter.as_ref(), s.as_ref());
             let cost = match access {
                 Access::Full => base,
                 Access::PkPoint(_) => 1.0,
