@@ -24,6 +24,7 @@ pub mod kv;
 pub mod parse;
 pub mod plan;
 pub mod result;
+pub mod server;
 pub mod session;
 pub mod shell;
 pub mod stats;

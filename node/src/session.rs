@@ -633,3 +633,117 @@ impl Drop for Session {
         }
     }
 }
+
+/// What [`Session::query_each`] hands its sink.
+#[derive(Debug)]
+pub enum RowEvent<'a> {
+    /// The result columns, once, before any row.
+    Columns(&'a [ColumnInfo]),
+    /// One row.
+    Row(Vec<Value>),
+}
+
+impl Session {
+    /// Runs one statement and hands its rows to `sink` as the executor produces them, so a
+    /// large result is never held in memory (the HTTP API streams it). `sink` returns false
+    /// to stop early. A plain SELECT streams; any other statement runs as usual and its rows,
+    /// if any, are handed over afterwards. Returns the outcome without rows.
+    pub fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        sink: &mut dyn FnMut(RowEvent<'_>) -> bool,
+    ) -> Result<StatementResult> {
+        let began = Instant::now();
+        let statements = crate::parse::parse(sql)?;
+        let [stmt] = statements.as_slice() else {
+            return Err(SqlError::Invalid(format!(
+                "streaming runs exactly one statement, not {}",
+                statements.len()
+            )));
+        };
+        let streamable = matches!(stmt, Statement::Query(q) if q.locks.is_empty());
+        if !streamable || self.failed {
+            let mut r = SqlExecutor::execute(self, sql, params)?
+                .pop()
+                .ok_or_else(|| SqlError::Invalid("empty statement".into()))?;
+            if sink(RowEvent::Columns(&r.columns)) {
+                for row in std::mem::take(&mut r.rows) {
+                    if !sink(RowEvent::Row(row)) {
+                        break;
+                    }
+                }
+            }
+            return Ok(r);
+        }
+        let Statement::Query(q) = stmt else {
+            unreachable!("checked above")
+        };
+        self.cancel
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let limits = self.limits();
+        let own = match self.txn {
+            Some(_) => None,
+            None => Some(self.begin()?),
+        };
+        let result = {
+            let txn: &dyn KvTxn = match (&own, &self.txn) {
+                (Some(t), _) | (None, Some(t)) => t.as_ref(),
+                (None, None) => unreachable!("one of the two is set"),
+            };
+            let stats = &self.engine.inner.stats;
+            stream_query(txn, q, params, &limits, stats, sink)
+        };
+        if let Some(t) = own {
+            t.rollback();
+        } else if result.is_err() {
+            self.failed = true;
+        }
+        let mut r = result?;
+        r.elapsed = began.elapsed();
+        self.engine
+            .inner
+            .stats
+            .record(crate::stats::normalize(stmt), r.elapsed, r.rows_affected);
+        Ok(r)
+    }
+}
+
+/// Plans `q` and feeds its rows to `sink`; `rows_affected` of the result counts them.
+fn stream_query(
+    txn: &dyn KvTxn,
+    q: &ast::Query,
+    params: &[Value],
+    limits: &crate::exec::Limits,
+    stats: &crate::stats::EngineStats,
+    sink: &mut dyn FnMut(RowEvent<'_>) -> bool,
+) -> Result<StatementResult> {
+    let plan = Binder::new(txn).with_stats(stats).query(q)?;
+    let columns: Vec<ColumnInfo> = plan
+        .columns()
+        .into_iter()
+        .map(|c| ColumnInfo {
+            name: c.name,
+            data_type: c.data_type,
+        })
+        .collect();
+    let ctx = Ctx::new(txn, params)
+        .with_limits(limits.clone())
+        .with_stats(stats);
+    let mut sent = 0u64;
+    if sink(RowEvent::Columns(&columns)) {
+        for row in exec::open(&plan, &ctx)? {
+            sent += 1;
+            if !sink(RowEvent::Row(row?)) {
+                break;
+            }
+        }
+    }
+    Ok(StatementResult {
+        columns,
+        rows: Vec::new(),
+        rows_affected: sent,
+        tag: "SELECT".into(),
+        elapsed: Default::default(),
+    })
+}

@@ -1,0 +1,7 @@
+//! The REST endpoints under `/api/v1`.
+
+pub mod health;
+pub mod keys;
+pub mod query;
+pub mod tables;
+pub mod transactions;

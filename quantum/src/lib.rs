@@ -1,0 +1,1 @@
+//! Quantum-inspired optimisation for NeuroQuantumDB (classical simulation, see `docs/quantum.md`).
