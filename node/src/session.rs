@@ -682,6 +682,7 @@ impl Session {
         self.cancel
             .store(false, std::sync::atomic::Ordering::Relaxed);
         let limits = self.limits();
+        let mut rows = 0u64;
         let own = match self.txn {
             Some(_) => None,
             None => Some(self.begin()?),
@@ -692,7 +693,11 @@ impl Session {
                 (None, None) => unreachable!("one of the two is set"),
             };
             let stats = &self.engine.inner.stats;
-            stream_query(txn, q, params, &limits, stats, sink)
+            let mut counting = |event: RowEvent<'_>| {
+                rows += u64::from(matches!(event, RowEvent::Row(_)));
+                sink(event)
+            };
+            stream_query(txn, q, params, &limits, stats, &mut counting)
         };
         if let Some(t) = own {
             t.rollback();
@@ -704,12 +709,12 @@ impl Session {
         self.engine
             .inner
             .stats
-            .record(crate::stats::normalize(stmt), r.elapsed, r.rows_affected);
+            .record(crate::stats::normalize(stmt), r.elapsed, rows);
         Ok(r)
     }
 }
 
-/// Plans `q` and feeds its rows to `sink`; `rows_affected` of the result counts them.
+/// Plans `q` and feeds its rows to `sink`.
 fn stream_query(
     txn: &dyn KvTxn,
     q: &ast::Query,
@@ -730,10 +735,8 @@ fn stream_query(
     let ctx = Ctx::new(txn, params)
         .with_limits(limits.clone())
         .with_stats(stats);
-    let mut sent = 0u64;
     if sink(RowEvent::Columns(&columns)) {
         for row in exec::open(&plan, &ctx)? {
-            sent += 1;
             if !sink(RowEvent::Row(row?)) {
                 break;
             }
@@ -742,7 +745,7 @@ fn stream_query(
     Ok(StatementResult {
         columns,
         rows: Vec::new(),
-        rows_affected: sent,
+        rows_affected: 0,
         tag: "SELECT".into(),
         elapsed: Default::default(),
     })

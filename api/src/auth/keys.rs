@@ -94,6 +94,9 @@ struct Entry {
 pub struct KeyStore {
     path: PathBuf,
     keys: RwLock<BTreeMap<String, Entry>>,
+    /// Modification time of the file when last read: `nqdb init` run while the server is up
+    /// writes the file from another process, and the server picks it up.
+    loaded: parking_lot::Mutex<Option<std::time::SystemTime>>,
 }
 
 /// File holding the keys, inside the data directory.
@@ -119,34 +122,60 @@ impl KeyStore {
     /// Opens the key store of `data_dir` (empty if the file does not exist yet).
     pub fn open(data_dir: &Path) -> Result<KeyStore, AuthError> {
         let path = data_dir.join(KEYS_FILE);
-        let file: KeyFile = match std::fs::read(&path) {
+        let store = KeyStore {
+            keys: RwLock::new(BTreeMap::new()),
+            loaded: parking_lot::Mutex::new(None),
+            path,
+        };
+        store.reload()?;
+        Ok(store)
+    }
+
+    fn modified(&self) -> Option<std::time::SystemTime> {
+        std::fs::metadata(&self.path).and_then(|m| m.modified()).ok()
+    }
+
+    /// Reads the file again if another process changed it.
+    fn refresh(&self) {
+        let loaded = *self.loaded.lock();
+        if self.modified() != loaded
+            && let Err(e) = self.reload()
+        {
+            tracing::warn!("keeping the keys in memory: {e}");
+        }
+    }
+
+    fn reload(&self) -> Result<(), AuthError> {
+        let path = &self.path;
+        // Lock order everywhere: keys, then loaded.
+        let mut keys = self.keys.write();
+        let mut loaded = self.loaded.lock();
+        let modified = self.modified();
+        let file: KeyFile = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 AuthError::Io(format!("{} is damaged: {e}", path.display()))
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => KeyFile::default(),
             Err(e) => return Err(AuthError::Io(format!("reading {}: {e}", path.display()))),
         };
-        let keys = file
-            .keys
-            .into_iter()
-            .map(|stored| {
-                (
-                    stored.info.id.clone(),
-                    Entry {
-                        stored,
-                        verified: None,
-                    },
-                )
-            })
-            .collect();
-        Ok(KeyStore {
-            path,
-            keys: RwLock::new(keys),
-        })
+        let old = std::mem::take(&mut *keys);
+        for stored in file.keys {
+            // Keep what was verified for keys that did not change.
+            let verified = old
+                .get(&stored.info.id)
+                .filter(|e| e.stored.hash == stored.hash)
+                .and_then(|e| e.verified);
+            keys.insert(stored.info.id.clone(), Entry { stored, verified });
+        }
+        *loaded = modified;
+        Ok(())
     }
 
     /// True once at least one key exists (`nqdb init` ran).
     pub fn is_initialized(&self) -> bool {
+        if self.keys.read().is_empty() {
+            self.refresh();
+        }
         !self.keys.read().is_empty()
     }
 
@@ -225,6 +254,9 @@ impl KeyStore {
             .map(|(id, _)| id)
             .ok_or(AuthError::Invalid)?;
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if !self.keys.read().contains_key(id) {
+            self.refresh();
+        }
         let hash = {
             let keys = self.keys.read();
             let entry = keys.get(id).ok_or(AuthError::Invalid)?;
@@ -257,7 +289,9 @@ impl KeyStore {
         };
         let bytes = serde_json::to_vec_pretty(&file)
             .map_err(|e| AuthError::Io(format!("encoding keys: {e}")))?;
-        write_atomically(&self.path, &bytes)
+        write_atomically(&self.path, &bytes)?;
+        *self.loaded.lock() = self.modified();
+        Ok(())
     }
 }
 

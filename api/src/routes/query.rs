@@ -193,6 +193,8 @@ pub async fn query(
 
 #[derive(Serialize)]
 struct StreamEnd {
+    /// Rows streamed.
+    row_count: u64,
     rows_affected: u64,
     tag: String,
     elapsed_ms: f64,
@@ -214,6 +216,7 @@ async fn stream(
     tokio::task::spawn_blocking(move || {
         let mut session = session;
         let mut started = Some(started_tx);
+        let mut row_count = 0u64;
         let line = |value: &dyn erased::Line| {
             let mut bytes = value.to_json();
             bytes.push(b'\n');
@@ -227,7 +230,10 @@ async fn stream(
                     }
                     line(&serde_json::json!({ "columns": columns }))
                 }
-                StreamItem::Row(row) => line(&serde_json::json!({ "row": row })),
+                StreamItem::Row(row) => {
+                    row_count += 1;
+                    line(&serde_json::json!({ "row": row }))
+                }
             };
             tx.blocking_send(Ok(bytes)).is_ok()
         });
@@ -238,6 +244,7 @@ async fn stream(
                     let _ = s.send(Ok(()));
                 }
                 let _ = tx.blocking_send(Ok(line(&StreamEnd {
+                    row_count,
                     rows_affected: outcome.rows_affected,
                     tag: outcome.tag,
                     elapsed_ms: outcome.elapsed_ms,

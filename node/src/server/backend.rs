@@ -78,6 +78,11 @@ pub fn param_value(json: &Json) -> Value {
     }
 }
 
+/// Milliseconds, to the microsecond.
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
 fn columns(r: &[crate::result::ColumnInfo]) -> Vec<Column> {
     r.iter()
         .map(|c| Column {
@@ -101,7 +106,7 @@ fn outcome(r: StatementResult, max_rows: Option<usize>) -> StatementOutcome {
         rows_affected: r.rows_affected,
         tag: r.tag,
         truncated,
-        elapsed_ms: r.elapsed.as_secs_f64() * 1000.0,
+        elapsed_ms: millis(r.elapsed),
     }
 }
 
@@ -212,7 +217,7 @@ impl BackendSession for EngineSession {
             rows_affected: r.rows_affected,
             tag: r.tag,
             truncated: false,
-            elapsed_ms: began.elapsed().as_secs_f64() * 1000.0,
+            elapsed_ms: millis(began.elapsed()),
         })
     }
 
