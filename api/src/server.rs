@@ -349,7 +349,9 @@ impl RunningServer {
                 Err(e) => tracing::warn!("server task failed: {e}"),
             }
         }
+        // Wait for the reaper to be gone too: it holds the state, and with it the database.
         self.reaper.abort();
+        let _ = self.reaper.await;
         let open = state.inner.transactions.take_all();
         let backend = Arc::clone(&state.inner.backend);
         tokio::task::spawn_blocking(move || {
