@@ -217,6 +217,9 @@ pub struct EngineMetrics {
     pub checkpoints: u64,
 }
 
+/// Decides whether a change event belongs to a subscription (its table and `where`).
+pub type ChangeFilter = Arc<dyn Fn(&crate::ws::log::Event) -> bool + Send + Sync>;
+
 /// The database, as the API sees it.
 pub trait Backend: Send + Sync + 'static {
     /// A new session.
@@ -230,6 +233,15 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Engine counters.
     fn metrics(&self) -> EngineMetrics;
+
+    /// Starts appending every committed row change to `log` (called once, at start). Each
+    /// event's message is `{"type":"change","table":..,"op":..,"seq":..,"row":{..},"old":{..}}`
+    /// and its payload is what [`Backend::change_filter`]'s filters read.
+    fn attach_changes(&self, log: Arc<crate::ws::log::EventLog>);
+
+    /// A filter for the change feed of `table` with an optional SQL predicate over its
+    /// columns; fails if the table does not exist or the predicate does not bind.
+    fn change_filter(&self, table: &str, predicate: Option<&str>) -> Result<ChangeFilter, SqlFailure>;
 
     /// Makes everything durable and checkpoints; called once at shutdown.
     fn shutdown(&self) -> Result<(), String>;

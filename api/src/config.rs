@@ -173,6 +173,8 @@ pub struct WebSocketConfig {
     pub channel_history: usize,
     /// Change events kept for clients that resume after a gap.
     pub change_retention: usize,
+    /// Events a change-feed subscriber may fall behind the newest before it gets `lagged`.
+    pub max_lag: u64,
     /// Rows per batch when streaming a query.
     pub batch_rows: usize,
 }
@@ -186,6 +188,7 @@ impl Default for WebSocketConfig {
             queue_len: 1_024,
             channel_history: 100,
             change_retention: 100_000,
+            max_lag: 20_000,
             batch_rows: 500,
         }
     }
@@ -250,6 +253,11 @@ impl ServerConfig {
             self.websocket.queue_len >= 2,
             "websocket.queue_len",
             "must be at least 2",
+        )?;
+        check(
+            self.websocket.max_lag > 0 && self.websocket.max_lag as usize <= self.websocket.change_retention,
+            "websocket.max_lag",
+            "must be positive and at most websocket.change_retention",
         )?;
         check(
             self.websocket.batch_rows > 0,

@@ -15,6 +15,7 @@ pub mod routes;
 pub mod server;
 pub mod state;
 mod transactions;
+pub mod ws;
 
 pub use backend::{Backend, BackendSession};
 pub use config::ServerConfig;

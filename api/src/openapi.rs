@@ -19,7 +19,8 @@ use utoipa::{Modify, OpenApi};
         (name = "transactions", description = "Transactions across requests"),
         (name = "schema", description = "Tables"),
         (name = "auth", description = "API keys and tokens"),
-        (name = "operations", description = "Health, readiness, metrics")
+        (name = "operations", description = "Health, readiness, metrics"),
+        (name = "websocket", description = "WebSocket connections (protocol in docs/websocket.md)")
     )
 )]
 pub struct ApiDoc;

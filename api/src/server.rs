@@ -26,6 +26,7 @@ use crate::metrics::{RequestLabels, RouteLabels};
 use crate::openapi::ApiDoc;
 use crate::routes::{health, keys, query, tables, transactions};
 use crate::state::AppState;
+use crate::ws;
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,8 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(health::metrics))
+        .routes(routes!(ws::upgrade))
+        .routes(routes!(ws::connections))
         .split_for_parts();
     let limits = &state.inner.config.limits;
     let api = api
@@ -262,7 +265,8 @@ pub async fn start(
         source,
     })?;
     let metrics_listener = config.metrics_listen.map(listen).transpose()?;
-    let state = AppState::new(config, backend, auth);
+    let state = AppState::new(config, Arc::clone(&backend), auth);
+    backend.attach_changes(Arc::clone(&state.inner.ws.changes));
     let (app, _) = router(state.clone());
     let handle = axum_server::Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();

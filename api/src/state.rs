@@ -31,6 +31,7 @@ pub(crate) struct Inner {
     pub config: ServerConfig,
     pub metrics: Metrics,
     pub transactions: Transactions,
+    pub ws: Arc<crate::ws::WsHub>,
     pub key_limiter: Option<DefaultKeyedRateLimiter<String>>,
     pub ip_limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// Set when shutdown begins: `/ready` turns 503 so load balancers stop sending.
@@ -60,6 +61,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 metrics: Metrics::new(Arc::clone(&backend)),
                 transactions: Transactions::new(config.transactions.clone()),
+                ws: Arc::new(crate::ws::WsHub::new(config.websocket.clone())),
                 key_limiter: limiter(rl.per_key_per_second, rl.per_key_burst),
                 ip_limiter: limiter(rl.per_ip_per_second, rl.per_ip_burst),
                 backend,

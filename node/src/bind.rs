@@ -2230,7 +2230,7 @@ pub fn literal_expr(e: &ast::Expr) -> Result<Option<Value>> {
 
 /// A transaction with no data, for evaluating constants.
 #[derive(Debug)]
-struct NoTxn;
+pub(crate) struct NoTxn;
 
 impl KvTxn for NoTxn {
     fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -46,6 +46,8 @@ pub(crate) struct EngineInner {
     pub rowids: RowIds,
     pub stats: EngineStats,
     pub options: EngineOptions,
+    /// Change capture, once a listener is set (the server's change feeds).
+    pub capture: std::sync::OnceLock<crate::changes::ChangeCapture>,
 }
 
 /// An open database. Cheap to clone.
@@ -86,6 +88,7 @@ impl Engine {
                 rowids: RowIds::default(),
                 stats: EngineStats::default(),
                 options: options.clone(),
+                capture: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -93,6 +96,23 @@ impl Engine {
     /// A new session (its own transaction state).
     pub fn session(&self) -> Session {
         Session::new(self.clone())
+    }
+
+    /// Delivers every later commit's row changes to `listener`, in commit order. Only one
+    /// listener can be set; false if one was already.
+    pub fn set_change_listener(&self, listener: Arc<dyn crate::changes::ChangeListener>) -> bool {
+        self.inner
+            .capture
+            .set(crate::changes::ChangeCapture::new(listener))
+            .is_ok()
+    }
+
+    /// Commits `txn`, capturing its changes if a listener is set.
+    pub(crate) fn commit(&self, txn: Box<dyn crate::kv::KvTxn>) -> Result<u64> {
+        match self.inner.capture.get() {
+            Some(capture) => capture.commit(&self.inner.store, txn),
+            None => txn.commit(),
+        }
     }
 
     /// The data directory.

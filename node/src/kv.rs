@@ -37,6 +37,18 @@ pub trait KvTxn: Send + std::fmt::Debug {
     fn commit(self: Box<Self>) -> Result<u64>;
     /// Rolls back.
     fn rollback(self: Box<Self>);
+    /// The buffered writes whose key `keep` accepts (value, or `None` for a delete), for
+    /// change feeds. Transactions that cannot list them return none, and their commits
+    /// produce no change events.
+    fn writes(&self, keep: &dyn Fn(&[u8]) -> bool) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let _ = keep;
+        Vec::new()
+    }
+    /// `key` at the snapshot, ignoring the transaction's own writes (the value a write
+    /// replaces).
+    fn get_snapshot(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get(key)
+    }
 }
 
 impl KvTxn for Transaction {
@@ -84,5 +96,16 @@ impl KvTxn for Transaction {
 
     fn rollback(self: Box<Self>) {
         Transaction::rollback(*self);
+    }
+
+    fn writes(&self, keep: &dyn Fn(&[u8]) -> bool) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        Transaction::writes(self)
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+            .collect()
+    }
+
+    fn get_snapshot(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(Transaction::get_snapshot(self, key)?)
     }
 }

@@ -9,6 +9,7 @@ pub mod arith;
 pub mod bind;
 pub mod cast;
 pub mod catalog;
+pub mod changes;
 pub mod cost;
 pub mod ddl;
 pub mod dml;

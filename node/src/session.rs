@@ -116,7 +116,7 @@ impl Session {
                         Ok(result("ROLLBACK", 0))
                     }
                     Some(t) => {
-                        t.commit()?;
+                        self.engine.commit(t)?;
                         Ok(result("COMMIT", 0))
                     }
                 }
@@ -287,7 +287,7 @@ impl Session {
                         let mut txn = self.begin()?;
                         match execute(&self.engine, txn.as_mut(), other, params, &limits) {
                             Ok(r) => {
-                                txn.commit()?;
+                                self.engine.commit(txn)?;
                                 Ok(r)
                             }
                             Err(e) => {

@@ -506,6 +506,7 @@ async fn streaming_schema_metrics_openapi_and_shutdown() {
         paths,
         [
             "/auth/token",
+            "/connections",
             "/health",
             "/keys",
             "/keys/{id}",
@@ -518,6 +519,7 @@ async fn streaming_schema_metrics_openapi_and_shutdown() {
             "/transactions/{id}/commit",
             "/transactions/{id}/query",
             "/transactions/{id}/rollback",
+            "/ws",
         ]
     );
     assert_eq!(doc["servers"][0]["url"], "/api/v1");

@@ -318,6 +318,21 @@ impl Backend for EngineBackend {
         }
     }
 
+    fn attach_changes(&self, log: Arc<nq_api::ws::log::EventLog>) {
+        let listener = Arc::new(super::feed::LogListener { log });
+        if !self.engine.set_change_listener(listener) {
+            tracing::warn!("a change listener was already attached; this server's feeds stay empty");
+        }
+    }
+
+    fn change_filter(
+        &self,
+        table: &str,
+        predicate: Option<&str>,
+    ) -> Result<nq_api::backend::ChangeFilter, SqlFailure> {
+        super::feed::filter(&self.engine, table, predicate)
+    }
+
     fn shutdown(&self) -> Result<(), String> {
         self.engine
             .inner

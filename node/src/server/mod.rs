@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod config;
+mod feed;
 
 use std::path::Path;
 use std::sync::Arc;

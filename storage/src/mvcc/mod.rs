@@ -285,6 +285,11 @@ impl MvccStore {
         prev.saturating_add(1).max(now)
     }
 
+    /// The newest timestamp handed out so far; every later one is greater.
+    pub fn last_timestamp(&self) -> u64 {
+        self.shared.last_ts.load(Ordering::Acquire)
+    }
+
     /// Makes later timestamps exceed `ts` (one handed out by another node's oracle).
     pub fn observe_timestamp(&self, ts: u64) {
         self.shared.last_ts.fetch_max(ts, Ordering::AcqRel);

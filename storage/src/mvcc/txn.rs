@@ -53,6 +53,22 @@ impl Transaction {
         self.id
     }
 
+    /// The buffered writes, in key order: the value, or `None` for a delete. Change feeds read
+    /// them just before commit.
+    pub fn writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.writes
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
+    /// Reads `key` at the snapshot, ignoring this transaction's own writes: what a write
+    /// replaces. Under first-committer-wins this is also the last committed value before this
+    /// transaction's commit, if it commits.
+    pub fn get_snapshot(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_open()?;
+        self.store.get_at(key, self.start_ts)
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.finished {
             return Err(StorageError::TxnState {
