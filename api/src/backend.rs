@@ -241,7 +241,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// A filter for the change feed of `table` with an optional SQL predicate over its
     /// columns; fails if the table does not exist or the predicate does not bind.
-    fn change_filter(&self, table: &str, predicate: Option<&str>) -> Result<ChangeFilter, SqlFailure>;
+    fn change_filter(
+        &self,
+        table: &str,
+        predicate: Option<&str>,
+    ) -> Result<ChangeFilter, SqlFailure>;
 
     /// Makes everything durable and checkpoints; called once at shutdown.
     fn shutdown(&self) -> Result<(), String>;

@@ -223,7 +223,11 @@ impl ServerConfig {
             "limits.max_body_bytes",
             "must be at least 1024",
         )?;
-        check(self.limits.max_rows > 0, "limits.max_rows", "must be positive")?;
+        check(
+            self.limits.max_rows > 0,
+            "limits.max_rows",
+            "must be positive",
+        )?;
         check(
             self.limits.request_timeout_ms > 0,
             "limits.request_timeout_ms",
@@ -255,7 +259,8 @@ impl ServerConfig {
             "must be at least 2",
         )?;
         check(
-            self.websocket.max_lag > 0 && self.websocket.max_lag as usize <= self.websocket.change_retention,
+            self.websocket.max_lag > 0
+                && self.websocket.max_lag as usize <= self.websocket.change_retention,
             "websocket.max_lag",
             "must be positive and at most websocket.change_retention",
         )?;
@@ -265,7 +270,8 @@ impl ServerConfig {
             "must be positive",
         )?;
         check(
-            self.websocket.heartbeat_ms > 0 && self.websocket.heartbeat_ms < self.websocket.idle_timeout_ms,
+            self.websocket.heartbeat_ms > 0
+                && self.websocket.heartbeat_ms < self.websocket.idle_timeout_ms,
             "websocket.heartbeat_ms",
             "must be positive and below websocket.idle_timeout_ms",
         )?;
@@ -282,8 +288,16 @@ impl ServerConfig {
             )?;
         }
         if let Some(tls) = &self.tls {
-            check(tls.cert.is_file(), "tls.cert", &format!("{} is not a file", tls.cert.display()))?;
-            check(tls.key.is_file(), "tls.key", &format!("{} is not a file", tls.key.display()))?;
+            check(
+                tls.cert.is_file(),
+                "tls.cert",
+                &format!("{} is not a file", tls.cert.display()),
+            )?;
+            check(
+                tls.key.is_file(),
+                "tls.key",
+                &format!("{} is not a file", tls.key.display()),
+            )?;
         }
         Ok(())
     }

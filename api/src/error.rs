@@ -120,7 +120,13 @@ impl IntoResponse for ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.detail.code, self.detail.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.detail.code,
+            self.detail.message
+        )
     }
 }
 

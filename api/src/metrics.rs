@@ -66,8 +66,9 @@ impl Metrics {
     pub fn new(backend: Arc<dyn Backend>) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let request_seconds =
-            Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let request_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let query_seconds = latency_histogram();
         let ws_connections = Gauge::default();
         let ws_subscriptions = Gauge::default();
@@ -75,19 +76,51 @@ impl Metrics {
         let ws_messages_dropped = Counter::default();
         let open_transactions = Gauge::default();
         let rate_limited = Counter::default();
-        registry.register("nqdb_http_requests", "HTTP requests by route, method and status", requests.clone());
-        registry.register("nqdb_http_request_seconds", "HTTP request latency by route", request_seconds.clone());
-        registry.register("nqdb_query_seconds", "SQL statement latency", query_seconds.clone());
-        registry.register("nqdb_ws_connections", "Open WebSocket connections", ws_connections.clone());
-        registry.register("nqdb_ws_subscriptions", "Active WebSocket subscriptions", ws_subscriptions.clone());
-        registry.register("nqdb_ws_messages_sent", "WebSocket messages sent", ws_messages_sent.clone());
+        registry.register(
+            "nqdb_http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "nqdb_http_request_seconds",
+            "HTTP request latency by route",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "nqdb_query_seconds",
+            "SQL statement latency",
+            query_seconds.clone(),
+        );
+        registry.register(
+            "nqdb_ws_connections",
+            "Open WebSocket connections",
+            ws_connections.clone(),
+        );
+        registry.register(
+            "nqdb_ws_subscriptions",
+            "Active WebSocket subscriptions",
+            ws_subscriptions.clone(),
+        );
+        registry.register(
+            "nqdb_ws_messages_sent",
+            "WebSocket messages sent",
+            ws_messages_sent.clone(),
+        );
         registry.register(
             "nqdb_ws_messages_dropped",
             "WebSocket messages not delivered to lagging consumers",
             ws_messages_dropped.clone(),
         );
-        registry.register("nqdb_http_transactions_open", "Open HTTP transactions", open_transactions.clone());
-        registry.register("nqdb_rate_limited", "Requests refused by a rate limit", rate_limited.clone());
+        registry.register(
+            "nqdb_http_transactions_open",
+            "Open HTTP transactions",
+            open_transactions.clone(),
+        );
+        registry.register(
+            "nqdb_rate_limited",
+            "Requests refused by a rate limit",
+            rate_limited.clone(),
+        );
         registry.register_collector(Box::new(EngineCollector { backend }));
         Metrics {
             registry,
@@ -122,7 +155,12 @@ impl std::fmt::Debug for EngineCollector {
     }
 }
 
-fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> std::fmt::Result {
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> std::fmt::Result {
     let metric = ConstCounter::new(value);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
@@ -136,22 +174,71 @@ impl Collector for EngineCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let m = self.backend.metrics();
         let lookups = m.buffer_hits + m.buffer_misses;
-        let hit_rate = if lookups == 0 { 1.0 } else { m.buffer_hits as f64 / lookups as f64 };
-        counter(&mut e, "nqdb_buffer_pool_hits", "Buffer pool page hits", m.buffer_hits)?;
-        counter(&mut e, "nqdb_buffer_pool_misses", "Buffer pool page misses", m.buffer_misses)?;
-        gauge(&mut e, "nqdb_buffer_pool_hit_ratio", "Buffer pool hits over lookups since start", hit_rate)?;
-        gauge(&mut e, "nqdb_buffer_pool_bytes", "Memory of the buffer pool's frames", m.buffer_bytes as f64)?;
-        gauge(&mut e, "nqdb_buffer_pool_frames", "Frames in the buffer pool", m.buffer_frames as f64)?;
+        let hit_rate = if lookups == 0 {
+            1.0
+        } else {
+            m.buffer_hits as f64 / lookups as f64
+        };
+        counter(
+            &mut e,
+            "nqdb_buffer_pool_hits",
+            "Buffer pool page hits",
+            m.buffer_hits,
+        )?;
+        counter(
+            &mut e,
+            "nqdb_buffer_pool_misses",
+            "Buffer pool page misses",
+            m.buffer_misses,
+        )?;
+        gauge(
+            &mut e,
+            "nqdb_buffer_pool_hit_ratio",
+            "Buffer pool hits over lookups since start",
+            hit_rate,
+        )?;
+        gauge(
+            &mut e,
+            "nqdb_buffer_pool_bytes",
+            "Memory of the buffer pool's frames",
+            m.buffer_bytes as f64,
+        )?;
+        gauge(
+            &mut e,
+            "nqdb_buffer_pool_frames",
+            "Frames in the buffer pool",
+            m.buffer_frames as f64,
+        )?;
         counter(&mut e, "nqdb_wal_syncs", "WAL fsyncs", m.wal_syncs)?;
         let sync = ConstCounter::new(m.wal_sync_seconds);
-        sync.encode(e.encode_descriptor("nqdb_wal_sync_seconds", "Time spent in WAL fsyncs", None, sync.metric_type())?)?;
+        sync.encode(e.encode_descriptor(
+            "nqdb_wal_sync_seconds",
+            "Time spent in WAL fsyncs",
+            None,
+            sync.metric_type(),
+        )?)?;
         counter(&mut e, "nqdb_wal_bytes", "WAL bytes written", m.wal_bytes)?;
-        counter(&mut e, "nqdb_txn_commits", "Committed transactions", m.commits)?;
+        counter(
+            &mut e,
+            "nqdb_txn_commits",
+            "Committed transactions",
+            m.commits,
+        )?;
         counter(&mut e, "nqdb_txn_aborts", "Aborted transactions", m.aborts)?;
-        counter(&mut e, "nqdb_txn_conflicts", "Write-write conflicts", m.conflicts)?;
+        counter(
+            &mut e,
+            "nqdb_txn_conflicts",
+            "Write-write conflicts",
+            m.conflicts,
+        )?;
         counter(&mut e, "nqdb_lock_waits", "Lock waits", m.lock_waits)?;
         counter(&mut e, "nqdb_deadlocks", "Deadlocks detected", m.deadlocks)?;
-        counter(&mut e, "nqdb_checkpoints", "Checkpoints taken", m.checkpoints)?;
+        counter(
+            &mut e,
+            "nqdb_checkpoints",
+            "Checkpoints taken",
+            m.checkpoints,
+        )?;
         Ok(())
     }
 }

@@ -35,7 +35,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API key (`nqk_...`) or a token from POST /auth/token"))
+                    .description(Some(
+                        "An API key (`nqk_...`) or a token from POST /auth/token",
+                    ))
                     .build(),
             ),
         );

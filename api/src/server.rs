@@ -59,7 +59,7 @@ pub const PREFIX: &str = "/api/v1";
 /// The API's routes and their OpenAPI document. Routes are registered through
 /// `utoipa_axum`, which takes each route's path and method from its documentation, so the
 /// document cannot drift from the routes.
-pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(query::query))
         .routes(routes!(transactions::open))
@@ -140,7 +140,10 @@ fn cors(config: &ServerConfig) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-            .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+            ])
             .max_age(Duration::from_secs(600)),
     )
 }
@@ -157,7 +160,9 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let metrics = state.metrics();
     metrics
         .request_seconds
-        .get_or_create(&RouteLabels { route: route.clone() })
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
         .observe(start.elapsed().as_secs_f64());
     metrics
         .requests
@@ -197,14 +202,19 @@ async fn ip_rate_limit(State(state): State<AppState>, req: Request, next: Next) 
     next.run(req).await
 }
 
-fn tls_config(config: &crate::config::TlsConfig) -> Result<axum_server::tls_rustls::RustlsConfig, ServeError> {
+fn tls_config(
+    config: &crate::config::TlsConfig,
+) -> Result<axum_server::tls_rustls::RustlsConfig, ServeError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(&config.cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|e| ServeError::Tls(format!("tls.cert {}: {e}", config.cert.display())))?;
     if certs.is_empty() {
-        return Err(ServeError::Tls(format!("tls.cert {}: no certificate in the file", config.cert.display())));
+        return Err(ServeError::Tls(format!(
+            "tls.cert {}: no certificate in the file",
+            config.cert.display()
+        )));
     }
     let key = PrivateKeyDer::from_pem_file(&config.key)
         .map_err(|e| ServeError::Tls(format!("tls.key {}: {e}", config.key.display())))?;
@@ -216,7 +226,9 @@ fn tls_config(config: &crate::config::TlsConfig) -> Result<axum_server::tls_rust
         .with_single_cert(certs, key)
         .map_err(|e| ServeError::Tls(format!("the certificate and key do not fit: {e}")))?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(server)))
+    Ok(axum_server::tls_rustls::RustlsConfig::from_config(
+        Arc::new(server),
+    ))
 }
 
 fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
@@ -224,10 +236,12 @@ fn listen(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
         what: format!("cannot listen on {addr}"),
         source,
     })?;
-    listener.set_nonblocking(true).map_err(|source| ServeError::Io {
-        what: "configuring the listener".into(),
-        source,
-    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServeError::Io {
+            what: "configuring the listener".into(),
+            source,
+        })?;
     Ok(listener)
 }
 
@@ -267,7 +281,7 @@ pub async fn start(
     let metrics_listener = config.metrics_listen.map(listen).transpose()?;
     let state = AppState::new(config, Arc::clone(&backend), auth);
     backend.attach_changes(Arc::clone(&state.inner.ws.changes));
-    let (app, _) = router(state.clone());
+    let (app, _) = router(&state);
     let handle = axum_server::Handle::new();
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let mut tasks = Vec::new();
@@ -297,7 +311,9 @@ pub async fn start(
             source,
         })?;
         let h2 = h.clone();
-        tasks.push(tokio::spawn(async move { server.handle(h2).serve(app.into_make_service()).await }));
+        tasks.push(tokio::spawn(async move {
+            server.handle(h2).serve(app.into_make_service()).await
+        }));
         metrics_handle = Some(h);
     }
     let reaper = tokio::spawn(transactions::reap_idle(state.clone()));
@@ -360,8 +376,14 @@ impl RunningServer {
         let backend = Arc::clone(&state.inner.backend);
         tokio::task::spawn_blocking(move || {
             for slot in open {
-                slot.session.lock().cancel_handle().store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = slot.session.lock().execute("ROLLBACK", &[], &ExecOptions::default());
+                slot.session
+                    .lock()
+                    .cancel_handle()
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = slot
+                    .session
+                    .lock()
+                    .execute("ROLLBACK", &[], &ExecOptions::default());
             }
             backend.shutdown()
         })

@@ -50,7 +50,9 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(
 ) -> Option<DefaultKeyedRateLimiter<K>> {
     let rate = NonZeroU32::new(per_second)?;
     let burst = NonZeroU32::new(burst).unwrap_or(rate);
-    Some(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+    Some(RateLimiter::keyed(
+        Quota::per_second(rate).allow_burst(burst),
+    ))
 }
 
 impl AppState {
@@ -136,23 +138,27 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| {
-                if state.inner.auth.keys.is_initialized() {
-                    ApiError::unauthorized("missing Authorization: Bearer <API key or token>")
-                } else {
-                    ApiError::not_initialized()
-                }
-            })?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            if state.inner.auth.keys.is_initialized() {
+                ApiError::unauthorized("missing Authorization: Bearer <API key or token>")
+            } else {
+                ApiError::not_initialized()
+            }
+        })?;
         let bearer = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <API key or token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the Authorization header must be `Bearer <API key or token>`",
+                )
+            })?;
         state.authenticate(bearer)
     }
 }
@@ -183,7 +189,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "payload_too_large", "the request body is larger than the server accepts")
+                ApiError::new(
+                    status,
+                    "payload_too_large",
+                    "the request body is larger than the server accepts",
+                )
             } else {
                 ApiError::new(status, "bad_request", rejection.body_text())
             }
@@ -199,7 +209,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     "invalid_body",
                     format!("the JSON body does not fit the request: {e}"),
                 ),
-                _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {e}")),
+                _ => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("malformed JSON: {e}"),
+                ),
             }
         })
     }

@@ -164,7 +164,8 @@ impl ChangeCapture {
                 break;
             }
             let changes = entry.remove();
-            self.listener.committed(CommittedChanges { commit_ts, changes });
+            self.listener
+                .committed(CommittedChanges { commit_ts, changes });
         }
     }
 
@@ -259,9 +260,8 @@ impl RowFilter {
         let txn = crate::bind::NoTxn;
         let ctx = crate::exec::Ctx::new(&txn, &[]);
         let test = |row: &Option<Vec<Value>>| {
-            row.as_ref().is_some_and(|r| {
-                crate::exec::holds(&self.expr, r, &ctx).unwrap_or(false)
-            })
+            row.as_ref()
+                .is_some_and(|r| crate::exec::holds(&self.expr, r, &ctx).unwrap_or(false))
         };
         test(&change.row) || test(&change.old)
     }

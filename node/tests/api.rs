@@ -32,9 +32,13 @@ async fn start_with(config: ServerConfig, init: bool) -> Server {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..config
     };
-    let running = nq_api::start(config, dir.path(), Arc::new(EngineBackend::new(engine.clone())))
-        .await
-        .unwrap();
+    let running = nq_api::start(
+        config,
+        dir.path(),
+        Arc::new(EngineBackend::new(engine.clone())),
+    )
+    .await
+    .unwrap();
     Server {
         url: format!("{}/api/v1", running.base_url()),
         running: Some(running),
@@ -61,7 +65,10 @@ impl Server {
             .unwrap();
         let status = r.status();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
@@ -74,12 +81,19 @@ impl Server {
             .unwrap();
         let status = r.status();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn sql(&self, sql: &str, params: Value) -> (StatusCode, Value) {
-        self.post("/query", &self.key.clone(), json!({"sql": sql, "params": params}))
-            .await
+        self.post(
+            "/query",
+            &self.key.clone(),
+            json!({"sql": sql, "params": params}),
+        )
+        .await
     }
 
     /// Fails the test unless the server still answers.
@@ -95,7 +109,9 @@ impl Server {
 }
 
 fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +124,12 @@ async fn before_init_everything_but_health_says_run_init() {
         let (status, body) = s.get(path, "anything").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
         assert_eq!(code(&body), "not_initialized");
-        assert!(body["error"]["message"].as_str().unwrap().contains("nqdb init"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nqdb init")
+        );
     }
     let (status, body) = s.post("/query", "x", json!({"sql": "SELECT 1"})).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -138,14 +159,23 @@ async fn statements_parameters_scripts_and_errors() {
     assert_eq!(body["results"][1]["rows_affected"], 2);
 
     let (status, body) = s
-        .sql("SELECT id, name, score FROM users WHERE id >= $1 ORDER BY id", json!([1]))
+        .sql(
+            "SELECT id, name, score FROM users WHERE id >= $1 ORDER BY id",
+            json!([1]),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["columns"][2], json!({"name": "score", "type": "DECIMAL(5,2)"}));
+    assert_eq!(
+        body["columns"][2],
+        json!({"name": "score", "type": "DECIMAL(5,2)"})
+    );
     assert_eq!(body["rows"], json!([[1, "ada", "1.50"], [2, "bob", null]]));
 
     let (status, body) = s
-        .sql("INSERT INTO users VALUES ($1, $2, $3) RETURNING id", json!([3, "cy", 2.5]))
+        .sql(
+            "INSERT INTO users VALUES ($1, $2, $3) RETURNING id",
+            json!([3, "cy", 2.5]),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["rows"], json!([[3]]));
@@ -157,21 +187,50 @@ async fn statements_parameters_scripts_and_errors() {
     assert_eq!(body["error"]["position"], json!({"line": 1, "column": 10}));
     // Unknown table, wrong parameter type, missing parameter.
     let (status, body) = s.sql("SELECT * FROM nope", json!([])).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "undefined_table"));
-    let (status, body) = s.sql("SELECT * FROM users WHERE id = $1", json!(["abc"])).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_value"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "undefined_table")
+    );
+    let (status, body) = s
+        .sql("SELECT * FROM users WHERE id = $1", json!(["abc"]))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_value")
+    );
     let (status, body) = s.sql("SELECT * FROM users WHERE id = $2", json!([1])).await;
-    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter")
+    );
     // Constraint violations are conflicts naming the constraint.
-    let (status, body) = s.sql("INSERT INTO users VALUES (1, 'again', NULL)", json!([])).await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "unique_violation"));
-    let (status, body) = s.sql("INSERT INTO users VALUES (9, NULL, NULL)", json!([])).await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "not_null_violation"));
+    let (status, body) = s
+        .sql("INSERT INTO users VALUES (1, 'again', NULL)", json!([]))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "unique_violation")
+    );
+    let (status, body) = s
+        .sql("INSERT INTO users VALUES (9, NULL, NULL)", json!([]))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "not_null_violation")
+    );
     // Bodies that are not the request.
     let (status, body) = s.post("/query", &s.key, json!({"sql": 5})).await;
-    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"));
-    let (status, body) = s.post("/query", &s.key, json!({"sql": "SELECT 1", "bogus": 1})).await;
-    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+    );
+    let (status, body) = s
+        .post("/query", &s.key, json!({"sql": "SELECT 1", "bogus": 1}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+    );
     let r = s
         .http
         .post(format!("{}/query", s.url))
@@ -184,7 +243,11 @@ async fn statements_parameters_scripts_and_errors() {
     assert_eq!(code(&r.json().await.unwrap()), "malformed_json");
     // max_rows truncates and says so.
     let (status, body) = s
-        .post("/query", &s.key, json!({"sql": "SELECT id FROM users ORDER BY id", "max_rows": 2}))
+        .post(
+            "/query",
+            &s.key,
+            json!({"sql": "SELECT id FROM users ORDER BY id", "max_rows": 2}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["rows"], json!([[1], [2]]));
@@ -196,12 +259,19 @@ async fn statements_parameters_scripts_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_tokens_revocation_and_roles() {
     let config = ServerConfig {
-        auth: nq_api::config::AuthConfig { token_ttl_seconds: 1 },
+        auth: nq_api::config::AuthConfig {
+            token_ttl_seconds: 1,
+        },
         ..ServerConfig::default()
     };
     let s = start_with(config, true).await;
     // Missing, malformed and wrong credentials.
-    let r = s.http.get(format!("{}/tables", s.url)).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/tables", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(code(&r.json().await.unwrap()), "unauthorized");
     let r = s
@@ -212,46 +282,85 @@ async fn authentication_tokens_revocation_and_roles() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(s.get("/tables", "nqk_0000_wrong").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.get("/tables", "nqk_0000_wrong").await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let mut wrong = s.key.clone();
     wrong.pop();
     wrong.push(if s.key.ends_with('x') { 'y' } else { 'x' });
     assert_eq!(s.get("/tables", &wrong).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(s.get("/tables", "not.a.jwt").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.get("/tables", "not.a.jwt").await.0,
+        StatusCode::UNAUTHORIZED
+    );
 
     // Keys with roles.
     let (status, created) = s
-        .post("/keys", &s.key, json!({"name": "reader", "role": "readonly"}))
+        .post(
+            "/keys",
+            &s.key,
+            json!({"name": "reader", "role": "readonly"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let reader = created["key"].as_str().unwrap().to_string();
     let reader_id = created["id"].as_str().unwrap().to_string();
-    let (status, body) = s.post("/keys", &s.key, json!({"name": "x", "role": "god"})).await;
-    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"));
+    let (status, body) = s
+        .post("/keys", &s.key, json!({"name": "x", "role": "god"}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
+    );
     let (status, _) = s.sql("CREATE TABLE t (a INT)", json!([])).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = s.post("/query", &reader, json!({"sql": "SELECT count(*) FROM t"})).await;
+    let (status, body) = s
+        .post("/query", &reader, json!({"sql": "SELECT count(*) FROM t"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = s.post("/query", &reader, json!({"sql": "INSERT INTO t VALUES (1)"})).await;
-    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "permission_denied"));
-    let (status, body) = s.post("/keys", &reader, json!({"name": "y", "role": "admin"})).await;
+    let (status, body) = s
+        .post(
+            "/query",
+            &reader,
+            json!({"sql": "INSERT INTO t VALUES (1)"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, "permission_denied")
+    );
+    let (status, body) = s
+        .post("/keys", &reader, json!({"name": "y", "role": "admin"}))
+        .await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
     let (status, keys) = s.get("/keys", &s.key).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(keys.as_array().unwrap().len(), 2);
-    assert!(!keys.to_string().contains(&reader[10..]), "secrets are never listed");
+    assert!(
+        !keys.to_string().contains(&reader[10..]),
+        "secrets are never listed"
+    );
 
     // Tokens: issued for a key, usable, and they expire.
     let (status, token) = s.post("/auth/token", "", json!({"api_key": reader})).await;
     assert_eq!(status, StatusCode::OK, "{token}");
     let jwt = token["token"].as_str().unwrap().to_string();
     assert_eq!(s.get("/tables", &jwt).await.0, StatusCode::OK);
-    let (status, _) = s.post("/auth/token", "", json!({"api_key": "nqk_1_2"})).await;
+    let (status, _) = s
+        .post("/auth/token", "", json!({"api_key": "nqk_1_2"}))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, body) = s.get("/tables", &jwt).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["error"]["message"].as_str().unwrap().contains("expired"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{body}"
+    );
 
     // Revocation: the key and its tokens stop working at once.
     let (_, token) = s.post("/auth/token", "", json!({"api_key": reader})).await;
@@ -267,7 +376,13 @@ async fn authentication_tokens_revocation_and_roles() {
     assert_eq!(s.get("/tables", &reader).await.0, StatusCode::UNAUTHORIZED);
     let (status, body) = s.get("/tables", &jwt).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["error"]["message"].as_str().unwrap().contains("revoked"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{body}"
+    );
     // The last admin key cannot be deleted; unknown keys are 404.
     let admin_id = s.key.split('_').nth(1).unwrap().to_string();
     let r = s
@@ -300,76 +415,143 @@ async fn transactions_across_requests() {
         ..ServerConfig::default()
     };
     let s = start_with(config, true).await;
-    s.sql("CREATE TABLE acct (id INT PRIMARY KEY, bal INT)", json!([])).await;
+    s.sql("CREATE TABLE acct (id INT PRIMARY KEY, bal INT)", json!([]))
+        .await;
     let open = |s: &Server| {
         let key = s.key.clone();
         let http = s.http.clone();
         let url = s.url.clone();
         async move {
-            let r = http.post(format!("{url}/transactions")).bearer_auth(key).send().await.unwrap();
+            let r = http
+                .post(format!("{url}/transactions"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::CREATED);
-            r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }
     };
     // Commit: invisible before, visible after.
     let id = open(&s).await;
     let (status, body) = s
-        .post(&format!("/transactions/{id}/query"), &s.key, json!({"sql": "INSERT INTO acct VALUES (1, 100)"}))
+        .post(
+            &format!("/transactions/{id}/query"),
+            &s.key,
+            json!({"sql": "INSERT INTO acct VALUES (1, 100)"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, body) = s.sql("SELECT count(*) FROM acct", json!([])).await;
     assert_eq!(body["rows"], json!([[0]]));
-    let (status, body) = s.post(&format!("/transactions/{id}/commit"), &s.key, json!({})).await;
+    let (status, body) = s
+        .post(&format!("/transactions/{id}/commit"), &s.key, json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["outcome"], "COMMIT");
     let (_, body) = s.sql("SELECT count(*) FROM acct", json!([])).await;
     assert_eq!(body["rows"], json!([[1]]));
-    let (status, _) = s.post(&format!("/transactions/{id}/commit"), &s.key, json!({})).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a finished transaction is gone");
+    let (status, _) = s
+        .post(&format!("/transactions/{id}/commit"), &s.key, json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a finished transaction is gone"
+    );
 
     // Rollback discards.
     let id = open(&s).await;
-    s.post(&format!("/transactions/{id}/query"), &s.key, json!({"sql": "INSERT INTO acct VALUES (2, 5)"}))
+    s.post(
+        &format!("/transactions/{id}/query"),
+        &s.key,
+        json!({"sql": "INSERT INTO acct VALUES (2, 5)"}),
+    )
+    .await;
+    let (status, body) = s
+        .post(&format!("/transactions/{id}/rollback"), &s.key, json!({}))
         .await;
-    let (status, body) = s.post(&format!("/transactions/{id}/rollback"), &s.key, json!({})).await;
-    assert_eq!((status, body["outcome"].as_str()), (StatusCode::OK, Some("ROLLBACK")));
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("ROLLBACK"))
+    );
     let (_, body) = s.sql("SELECT count(*) FROM acct", json!([])).await;
     assert_eq!(body["rows"], json!([[1]]));
 
     // A failed statement dooms the transaction: commit answers 409 and nothing lands.
     let id = open(&s).await;
-    s.post(&format!("/transactions/{id}/query"), &s.key, json!({"sql": "INSERT INTO acct VALUES (3, 1)"}))
-        .await;
+    s.post(
+        &format!("/transactions/{id}/query"),
+        &s.key,
+        json!({"sql": "INSERT INTO acct VALUES (3, 1)"}),
+    )
+    .await;
     let (status, _) = s
-        .post(&format!("/transactions/{id}/query"), &s.key, json!({"sql": "INSERT INTO acct VALUES (1, 1)"}))
+        .post(
+            &format!("/transactions/{id}/query"),
+            &s.key,
+            json!({"sql": "INSERT INTO acct VALUES (1, 1)"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, body) = s.post(&format!("/transactions/{id}/commit"), &s.key, json!({})).await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "transaction_rolled_back"));
+    let (status, body) = s
+        .post(&format!("/transactions/{id}/commit"), &s.key, json!({}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "transaction_rolled_back")
+    );
     let (_, body) = s.sql("SELECT count(*) FROM acct", json!([])).await;
     assert_eq!(body["rows"], json!([[1]]));
 
     // Another key cannot see it; an idle one is rolled back.
-    let (_, other) = s.post("/keys", &s.key, json!({"name": "o", "role": "readwrite"})).await;
+    let (_, other) = s
+        .post("/keys", &s.key, json!({"name": "o", "role": "readwrite"}))
+        .await;
     let other = other["key"].as_str().unwrap().to_string();
     let id = open(&s).await;
-    s.post(&format!("/transactions/{id}/query"), &s.key, json!({"sql": "INSERT INTO acct VALUES (4, 1)"}))
-        .await;
+    s.post(
+        &format!("/transactions/{id}/query"),
+        &s.key,
+        json!({"sql": "INSERT INTO acct VALUES (4, 1)"}),
+    )
+    .await;
     let (status, _) = s
-        .post(&format!("/transactions/{id}/query"), &other, json!({"sql": "SELECT 1"}))
+        .post(
+            &format!("/transactions/{id}/query"),
+            &other,
+            json!({"sql": "SELECT 1"}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let (status, _) = s.post(&format!("/transactions/{id}/commit"), &s.key, json!({})).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the idle transaction was rolled back");
-    let (_, body) = s.sql("SELECT count(*) FROM acct WHERE id = 4", json!([])).await;
+    let (status, _) = s
+        .post(&format!("/transactions/{id}/commit"), &s.key, json!({}))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the idle transaction was rolled back"
+    );
+    let (_, body) = s
+        .sql("SELECT count(*) FROM acct WHERE id = 4", json!([]))
+        .await;
     assert_eq!(body["rows"], json!([[0]]));
 
     // At most max_open at once.
     let _a = open(&s).await;
     let _b = open(&s).await;
     let _c = open(&s).await;
-    let r = s.http.post(format!("{}/transactions", s.url)).bearer_auth(&s.key).send().await.unwrap();
+    let r = s
+        .http
+        .post(format!("{}/transactions", s.url))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     s.assert_alive().await;
     s.stop().await;
@@ -388,11 +570,18 @@ async fn limits_timeouts_and_unknown_routes() {
     // Oversized body.
     let big = "x".repeat(10_000);
     let (status, body) = s.post("/query", &s.key, json!({"sql": big})).await;
-    assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
     // Statement timeout from the request.
     s.sql("CREATE TABLE n (i INT PRIMARY KEY)", json!([])).await;
     let values: Vec<String> = (0..300).map(|i| format!("({i})")).collect();
-    s.sql(&format!("INSERT INTO n VALUES {}", values.join(",")), json!([])).await;
+    s.sql(
+        &format!("INSERT INTO n VALUES {}", values.join(",")),
+        json!([]),
+    )
+    .await;
     let (status, body) = s
         .post(
             "/query",
@@ -400,12 +589,18 @@ async fn limits_timeouts_and_unknown_routes() {
             json!({"sql": "SELECT count(*) FROM n a, n b, n c", "timeout_ms": 20}),
         )
         .await;
-    assert_eq!((status, code(&body)), (StatusCode::REQUEST_TIMEOUT, "query_canceled"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::REQUEST_TIMEOUT, "query_canceled")
+    );
     // Unknown routes and methods are JSON too.
     let (status, body) = s.get("/nope", &s.key).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
     let (status, body) = s.get("/query", &s.key).await;
-    assert_eq!((status, code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
     let (status, body) = s.get("/tables/missing", &s.key).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
     s.assert_alive().await;
@@ -429,7 +624,10 @@ async fn rate_limits_answer_429() {
         statuses.push(s.get("/tables", &s.key).await.0);
     }
     assert_eq!(&statuses[..3], &[StatusCode::OK; 3]);
-    assert!(statuses[3..].contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert!(
+        statuses[3..].contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
     let (_, body) = s.get("/tables", &s.key).await;
     assert_eq!(code(&body), "rate_limited");
     // Health is not rate limited per key.
@@ -440,10 +638,18 @@ async fn rate_limits_answer_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_schema_metrics_openapi_and_shutdown() {
     let s = start().await;
-    s.sql("CREATE TABLE big (i INT PRIMARY KEY, s TEXT); CREATE INDEX big_s ON big (s)", json!([]))
-        .await;
+    s.sql(
+        "CREATE TABLE big (i INT PRIMARY KEY, s TEXT); CREATE INDEX big_s ON big (s)",
+        json!([]),
+    )
+    .await;
     let values: Vec<String> = (0..2000).map(|i| format!("({i}, 'v{i}')")).collect();
-    let (status, _) = s.sql(&format!("INSERT INTO big VALUES {}", values.join(",")), json!([])).await;
+    let (status, _) = s
+        .sql(
+            &format!("INSERT INTO big VALUES {}", values.join(",")),
+            json!([]),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     // NDJSON stream.
     let r = s
@@ -457,22 +663,37 @@ async fn streaming_schema_metrics_openapi_and_shutdown() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/x-ndjson");
     let text = r.text().await.unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2002);
     assert_eq!(lines[0]["columns"][0]["name"], "i");
     assert_eq!(lines[1]["row"], json!([0, "v0"]));
     assert_eq!(lines[2000]["row"], json!([1999, "v1999"]));
     assert_eq!(lines[2001]["row_count"], 2000);
     // A failing streamed query is a plain error.
-    let (status, body) = s.post("/query", &s.key, json!({"sql": "SELECT nope FROM big", "stream": true})).await;
-    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "undefined_column"));
+    let (status, body) = s
+        .post(
+            "/query",
+            &s.key,
+            json!({"sql": "SELECT nope FROM big", "stream": true}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "undefined_column")
+    );
 
     // Schema.
     let (status, tables) = s.get("/tables", &s.key).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tables[0]["name"], "big");
     let (_, table) = s.get("/tables/big", &s.key).await;
-    assert_eq!(table["indexes"], json!([{"name": "big_s", "columns": ["s"], "unique": false}]));
+    assert_eq!(
+        table["indexes"],
+        json!([{"name": "big_s", "columns": ["s"], "unique": false}])
+    );
     assert_eq!(table["columns"][0]["primary_key"], true);
 
     // Metrics.
@@ -500,7 +721,12 @@ async fn streaming_schema_metrics_openapi_and_shutdown() {
         .json()
         .await
         .unwrap();
-    let mut paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     paths.sort_unstable();
     assert_eq!(
         paths,
@@ -523,7 +749,12 @@ async fn streaming_schema_metrics_openapi_and_shutdown() {
         ]
     );
     assert_eq!(doc["servers"][0]["url"], "/api/v1");
-    let ui = s.http.get(s.url.replace("/api/v1", "/docs/")).send().await.unwrap();
+    let ui = s
+        .http
+        .get(s.url.replace("/api/v1", "/docs/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ui.status(), StatusCode::OK);
 
     // Graceful shutdown flushes; the data is there after reopening.

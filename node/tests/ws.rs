@@ -12,7 +12,8 @@ use nq_node::server::EngineBackend;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Server {
     running: Option<RunningServer>,
@@ -30,9 +31,13 @@ async fn start(ws: WebSocketConfig) -> Server {
         websocket: ws,
         ..ServerConfig::default()
     };
-    let running = nq_api::start(config, dir.path(), Arc::new(EngineBackend::new(engine.clone())))
-        .await
-        .unwrap();
+    let running = nq_api::start(
+        config,
+        dir.path(),
+        Arc::new(EngineBackend::new(engine.clone())),
+    )
+    .await
+    .unwrap();
     Server {
         running: Some(running),
         engine,
@@ -108,7 +113,11 @@ async fn change_feeds_deliver_every_commit_once_in_order() {
         all.push(ws);
     }
     let mut filtered = s.connect().await;
-    subscribe(&mut filtered, json!({"type": "subscribe", "table": "items", "where": "qty >= 10"})).await;
+    subscribe(
+        &mut filtered,
+        json!({"type": "subscribe", "table": "items", "where": "qty >= 10"}),
+    )
+    .await;
     let mut other = s.connect().await;
     s.sql("CREATE TABLE other (a INT)");
     subscribe(&mut other, json!({"type": "subscribe", "table": "other"})).await;
@@ -143,7 +152,10 @@ async fn change_feeds_deliver_every_commit_once_in_order() {
         run(&mut session, "BEGIN");
         run(&mut session, "INSERT INTO items VALUES (999, 50, 'gone')");
         run(&mut session, "ROLLBACK");
-        run(&mut session, "UPDATE items SET qty = qty + 100 WHERE id = 0");
+        run(
+            &mut session,
+            "UPDATE items SET qty = qty + 100 WHERE id = 0",
+        );
         run(&mut session, "DELETE FROM items WHERE id = 301");
         run(&mut session, "BEGIN");
         run(&mut session, "INSERT INTO items VALUES (500, 1, 'x')");
@@ -164,7 +176,10 @@ async fn change_feeds_deliver_every_commit_once_in_order() {
             assert_eq!(e["table"], "items");
             seqs.push(e["seq"].as_u64().unwrap());
             if e["op"] == "insert" {
-                assert!(inserted.insert(e["row"]["id"].as_i64().unwrap()), "duplicate {e}");
+                assert!(
+                    inserted.insert(e["row"]["id"].as_i64().unwrap()),
+                    "duplicate {e}"
+                );
                 assert_eq!(e["old"], Value::Null);
             }
             ops.push(e);
@@ -224,7 +239,11 @@ async fn a_lagging_subscriber_is_told_and_can_resume() {
     assert_eq!(lagged["missed"], 50);
     assert_eq!(lagged["resume_from"].as_u64().unwrap(), first);
     // Resuming from there delivers all 50, in order.
-    send(&mut ws, json!({"type": "subscribe", "table": "t", "resume_from": first})).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "table": "t", "resume_from": first}),
+    )
+    .await;
     assert_eq!(recv(&mut ws).await["type"], "subscribed");
     for i in 0..50 {
         let mut e = recv(&mut ws).await;
@@ -237,7 +256,11 @@ async fn a_lagging_subscriber_is_told_and_can_resume() {
         assert_eq!(e["seq"].as_u64().unwrap(), first + i);
     }
     // A resume point that is no longer retained is an error naming the oldest.
-    send(&mut ws, json!({"type": "subscribe", "table": "t", "resume_from": 0})).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "table": "t", "resume_from": 0}),
+    )
+    .await;
     let e = recv(&mut ws).await;
     assert_eq!(e["code"], "resume_gap", "{e}");
     s.stop().await;
@@ -252,42 +275,76 @@ async fn channels_queries_and_protocol_errors() {
     .await;
     let mut a = s.connect().await;
     for i in 0..3 {
-        send(&mut a, json!({"type": "publish", "channel": "news", "payload": {"n": i}})).await;
+        send(
+            &mut a,
+            json!({"type": "publish", "channel": "news", "payload": {"n": i}}),
+        )
+        .await;
         let ack = recv(&mut a).await;
-        assert_eq!((ack["type"].as_str(), ack["seq"].as_u64()), (Some("published"), Some(i + 1)));
+        assert_eq!(
+            (ack["type"].as_str(), ack["seq"].as_u64()),
+            (Some("published"), Some(i + 1))
+        );
     }
     // A new subscriber gets the last two as history, then live messages.
     let mut b = s.connect().await;
     subscribe(&mut b, json!({"type": "subscribe", "channel": "news"})).await;
     assert_eq!(recv(&mut b).await["payload"]["n"], 1);
     assert_eq!(recv(&mut b).await["payload"]["n"], 2);
-    send(&mut a, json!({"type": "publish", "channel": "news", "payload": "live"})).await;
+    send(
+        &mut a,
+        json!({"type": "publish", "channel": "news", "payload": "live"}),
+    )
+    .await;
     assert_eq!(recv(&mut a).await["type"], "published");
     let m = recv(&mut b).await;
-    assert_eq!((m["type"].as_str(), m["payload"].as_str()), (Some("message"), Some("live")));
+    assert_eq!(
+        (m["type"].as_str(), m["payload"].as_str()),
+        (Some("message"), Some("live"))
+    );
 
     // Access control: readonly keys read but do not publish; admin. channels are admin-only.
     let auth = nq_api::auth::KeyStore::open(s._dir.path()).unwrap();
-    let (_, reader) = auth.create("r", nq_api::auth::Role::Readonly, None).unwrap();
+    let (_, reader) = auth
+        .create("r", nq_api::auth::Role::Readonly, None)
+        .unwrap();
     let mut r = s.connect_with(&reader).await;
-    send(&mut r, json!({"type": "publish", "channel": "news", "payload": 1})).await;
+    send(
+        &mut r,
+        json!({"type": "publish", "channel": "news", "payload": 1}),
+    )
+    .await;
     assert_eq!(recv(&mut r).await["code"], "forbidden");
     send(&mut r, json!({"type": "subscribe", "channel": "admin.ops"})).await;
     assert_eq!(recv(&mut r).await["code"], "forbidden");
-    send(&mut r, json!({"type": "query", "id": "w", "sql": "CREATE TABLE z (a INT)"})).await;
+    send(
+        &mut r,
+        json!({"type": "query", "id": "w", "sql": "CREATE TABLE z (a INT)"}),
+    )
+    .await;
     assert_eq!(recv(&mut r).await["code"], "permission_denied");
 
     // Streamed query in batches.
     s.sql("CREATE TABLE n (i INT PRIMARY KEY)");
     let values: Vec<String> = (0..25).map(|i| format!("({i})")).collect();
     s.sql(&format!("INSERT INTO n VALUES {}", values.join(",")));
-    send(&mut a, json!({"type": "query", "id": "q1", "sql": "SELECT i FROM n ORDER BY i", "batch_rows": 10})).await;
+    send(
+        &mut a,
+        json!({"type": "query", "id": "q1", "sql": "SELECT i FROM n ORDER BY i", "batch_rows": 10}),
+    )
+    .await;
     assert_eq!(recv(&mut a).await["type"], "columns");
     let mut got = Vec::new();
     loop {
         let m = recv(&mut a).await;
         match m["type"].as_str().unwrap() {
-            "rows" => got.extend(m["rows"].as_array().unwrap().iter().map(|r| r[0].as_i64().unwrap())),
+            "rows" => got.extend(
+                m["rows"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r[0].as_i64().unwrap()),
+            ),
             "done" => {
                 assert_eq!(m["row_count"], 25);
                 break;
@@ -297,9 +354,16 @@ async fn channels_queries_and_protocol_errors() {
     }
     assert_eq!(got, (0..25).collect::<Vec<_>>());
     // Bad SQL, bad messages, unknown subscriptions: errors, and the connection lives on.
-    send(&mut a, json!({"type": "query", "id": "q2", "sql": "SELEC 1"})).await;
+    send(
+        &mut a,
+        json!({"type": "query", "id": "q2", "sql": "SELEC 1"}),
+    )
+    .await;
     let e = recv(&mut a).await;
-    assert_eq!((e["code"].as_str(), e["id"].as_str()), (Some("syntax_error"), Some("q2")));
+    assert_eq!(
+        (e["code"].as_str(), e["id"].as_str()),
+        (Some("syntax_error"), Some("q2"))
+    );
     a.send(Message::text("{not json")).await.unwrap();
     assert_eq!(recv(&mut a).await["code"], "bad_message");
     send(&mut a, json!({"type": "fly"})).await;
@@ -308,7 +372,11 @@ async fn channels_queries_and_protocol_errors() {
     assert_eq!(recv(&mut a).await["code"], "unknown_subscription");
     send(&mut a, json!({"type": "subscribe", "table": "nope"})).await;
     assert_eq!(recv(&mut a).await["code"], "undefined_table");
-    send(&mut a, json!({"type": "subscribe", "table": "n", "where": "nosuch > 1"})).await;
+    send(
+        &mut a,
+        json!({"type": "subscribe", "table": "n", "where": "nosuch > 1"}),
+    )
+    .await;
     assert_eq!(recv(&mut a).await["code"], "undefined_column");
     send(&mut a, json!({"type": "ping", "data": "still here"})).await;
     assert_eq!(recv(&mut a).await["data"], "still here");
@@ -335,7 +403,11 @@ async fn cancel_auth_connection_limit_and_idle_timeout() {
     s.sql("CREATE TABLE n (i INT PRIMARY KEY)");
     let values: Vec<String> = (0..400).map(|i| format!("({i})")).collect();
     s.sql(&format!("INSERT INTO n VALUES {}", values.join(",")));
-    send(&mut a, json!({"type": "query", "id": "slow", "sql": "SELECT count(*) FROM n x, n y, n z"})).await;
+    send(
+        &mut a,
+        json!({"type": "query", "id": "slow", "sql": "SELECT count(*) FROM n x, n y, n z"}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     send(&mut a, json!({"type": "cancel", "id": "slow"})).await;
     loop {

@@ -74,7 +74,12 @@ impl TokenSigner {
     }
 
     /// A token for key `id` with `role`, valid for `ttl_seconds`.
-    pub fn issue(&self, id: &str, role: Role, ttl_seconds: u64) -> Result<(String, Claims), AuthError> {
+    pub fn issue(
+        &self,
+        id: &str,
+        role: Role,
+        ttl_seconds: u64,
+    ) -> Result<(String, Claims), AuthError> {
         let iat = now_secs();
         let claims = Claims {
             sub: id.to_string(),
@@ -109,11 +114,20 @@ mod tests {
         let (token, claims) = signer.issue("abc", Role::Readwrite, 60).unwrap();
         assert_eq!(signer.check(&token).unwrap(), claims);
         // The same secret after reopening.
-        assert_eq!(TokenSigner::open(dir.path()).unwrap().check(&token).unwrap(), claims);
+        assert_eq!(
+            TokenSigner::open(dir.path())
+                .unwrap()
+                .check(&token)
+                .unwrap(),
+            claims
+        );
         let other = tempfile::tempdir().unwrap();
         let foreign = TokenSigner::open(other.path()).unwrap();
         assert!(matches!(foreign.check(&token), Err(AuthError::Invalid)));
-        assert!(matches!(signer.check("not.a.token"), Err(AuthError::Invalid)));
+        assert!(matches!(
+            signer.check("not.a.token"),
+            Err(AuthError::Invalid)
+        ));
     }
 
     #[test]
@@ -126,7 +140,8 @@ mod tests {
             iat: now_secs() - 100,
             exp: now_secs() - 10,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &signer.encoding).unwrap();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &signer.encoding)
+            .unwrap();
         assert!(matches!(signer.check(&token), Err(AuthError::Expired)));
     }
 }

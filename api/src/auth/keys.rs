@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use parking_lot::RwLock;
 use rand::TryRngCore;
@@ -49,7 +49,9 @@ impl std::str::FromStr for Role {
             "readonly" => Ok(Role::Readonly),
             "readwrite" => Ok(Role::Readwrite),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?} (admin, readwrite, readonly)")),
+            other => Err(format!(
+                "unknown role {other:?} (admin, readwrite, readonly)"
+            )),
         }
     }
 }
@@ -132,7 +134,9 @@ impl KeyStore {
     }
 
     fn modified(&self) -> Option<std::time::SystemTime> {
-        std::fs::metadata(&self.path).and_then(|m| m.modified()).ok()
+        std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
     }
 
     /// Reads the file again if another process changed it.
@@ -152,9 +156,8 @@ impl KeyStore {
         let mut loaded = self.loaded.lock();
         let modified = self.modified();
         let file: KeyFile = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                AuthError::Io(format!("{} is damaged: {e}", path.display()))
-            })?,
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| AuthError::Io(format!("{} is damaged: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => KeyFile::default(),
             Err(e) => return Err(AuthError::Io(format!("reading {}: {e}", path.display()))),
         };
@@ -235,7 +238,11 @@ impl KeyStore {
 
     /// All keys.
     pub fn list(&self) -> Vec<KeyInfo> {
-        self.keys.read().values().map(|e| e.stored.info.clone()).collect()
+        self.keys
+            .read()
+            .values()
+            .map(|e| e.stored.info.clone())
+            .collect()
     }
 
     /// The key's record if `id` exists and has not expired.
@@ -314,7 +321,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// the file is readable by its owner only.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
     use std::io::Write;
-    let io = |what: &str, e: std::io::Error| AuthError::Io(format!("{what} {}: {e}", path.display()));
+    let io =
+        |what: &str, e: std::io::Error| AuthError::Io(format!("{what} {}: {e}", path.display()));
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
     let tmp = path.with_extension("tmp");
@@ -368,7 +376,9 @@ mod tests {
     fn expired_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::open(dir.path()).unwrap();
-        let (_, key) = store.create("old", Role::Readonly, Some(now_secs() - 1)).unwrap();
+        let (_, key) = store
+            .create("old", Role::Readonly, Some(now_secs() - 1))
+            .unwrap();
         assert!(matches!(store.verify(&key), Err(AuthError::Expired)));
     }
 

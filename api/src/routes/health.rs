@@ -19,7 +19,9 @@ pub struct Status {
 /// Liveness: the process serves requests. Needs no credentials.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive", body = Status)))]
 pub async fn health() -> axum::Json<Status> {
-    axum::Json(Status { status: "ok".into() })
+    axum::Json(Status {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: initialised and not shutting down. Needs no credentials.
@@ -37,9 +39,15 @@ pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<Status>, 
         return Err(ApiError::not_initialized());
     }
     if state.is_draining() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is shutting down"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        ));
     }
-    Ok(axum::Json(Status { status: "ready".into() }))
+    Ok(axum::Json(Status {
+        status: "ready".into(),
+    }))
 }
 
 /// Prometheus metrics (text exposition format). Needs no credentials, so that scrapers need
@@ -50,9 +58,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         return ApiError::not_initialized().into_response();
     }
     let state2 = state.clone();
-    let body = tokio::task::spawn_blocking(move || state2.metrics().render()).await.unwrap_or_default();
+    let body = tokio::task::spawn_blocking(move || state2.metrics().render())
+        .await
+        .unwrap_or_default();
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         body,
     )
         .into_response()

@@ -63,8 +63,13 @@ pub async fn token(
         .map_err(auth_error)?;
     state.check_key_rate(&info.id)?;
     let ttl = state.inner.config.auth.token_ttl_seconds;
-    let ttl = info.expires_at.map_or(ttl, |at| ttl.min(at.saturating_sub(now_secs())));
-    let (token, claims) = auth.tokens.issue(&info.id, info.role, ttl).map_err(auth_error)?;
+    let ttl = info
+        .expires_at
+        .map_or(ttl, |at| ttl.min(at.saturating_sub(now_secs())));
+    let (token, claims) = auth
+        .tokens
+        .issue(&info.id, info.role, ttl)
+        .map_err(auth_error)?;
     Ok(axum::Json(TokenResponse {
         token,
         token_type: "Bearer".into(),
@@ -131,10 +136,11 @@ pub async fn create(
     let expires_at = req.expires_in_seconds.map(|s| now_secs().saturating_add(s));
     let st = state.clone();
     let name = name.to_string();
-    let (info, key) = tokio::task::spawn_blocking(move || st.inner.auth.keys.create(&name, req.role, expires_at))
-        .await
-        .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
-        .map_err(auth_error)?;
+    let (info, key) =
+        tokio::task::spawn_blocking(move || st.inner.auth.keys.create(&name, req.role, expires_at))
+            .await
+            .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+            .map_err(auth_error)?;
     tracing::info!(key = %info.id, role = %info.role, by = %principal.key_id, "API key created");
     Ok((StatusCode::CREATED, axum::Json(CreatedKey { key, info })))
 }
@@ -150,7 +156,10 @@ pub async fn create(
     ),
     security(("bearer" = []))
 )]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<axum::Json<Vec<KeyInfo>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<axum::Json<Vec<KeyInfo>>, ApiError> {
     principal.require(Role::Admin)?;
     Ok(axum::Json(state.inner.auth.keys.list()))
 }

@@ -83,7 +83,9 @@ pub(crate) fn options(state: &AppState, principal: &Principal, req: &QueryReques
 pub(crate) async fn execute<S>(
     state: &AppState,
     session: S,
-    run: impl FnOnce(&mut dyn BackendSession) -> Result<Vec<StatementOutcome>, SqlFailure> + Send + 'static,
+    run: impl FnOnce(&mut dyn BackendSession) -> Result<Vec<StatementOutcome>, SqlFailure>
+    + Send
+    + 'static,
 ) -> Result<Vec<StatementOutcome>, ApiError>
 where
     S: SessionAccess,
@@ -95,7 +97,11 @@ where
     cancel.disarm();
     let outcomes = outcome?.map_err(ApiError::from)?;
     for o in &outcomes {
-        state.inner.metrics.query_seconds.observe(o.elapsed_ms / 1000.0);
+        state
+            .inner
+            .metrics
+            .query_seconds
+            .observe(o.elapsed_ms / 1000.0);
     }
     Ok(outcomes)
 }
@@ -187,7 +193,10 @@ pub async fn query(
     if req.stream {
         return stream(state, session, req, options).await;
     }
-    let outcomes = execute(&state, session, move |s| s.execute(&req.sql, &req.params, &options)).await?;
+    let outcomes = execute(&state, session, move |s| {
+        s.execute(&req.sql, &req.params, &options)
+    })
+    .await?;
     Ok(respond(outcomes))
 }
 
@@ -239,7 +248,11 @@ async fn stream(
         });
         match result {
             Ok(outcome) => {
-                metrics_state.inner.metrics.query_seconds.observe(outcome.elapsed_ms / 1000.0);
+                metrics_state
+                    .inner
+                    .metrics
+                    .query_seconds
+                    .observe(outcome.elapsed_ms / 1000.0);
                 if let Some(s) = started.take() {
                     let _ = s.send(Ok(()));
                 }

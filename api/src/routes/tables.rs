@@ -7,7 +7,9 @@ use crate::backend::TableInfo;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(format!("worker failed: {e}")))
@@ -24,7 +26,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     ),
     security(("bearer" = []))
 )]
-pub async fn list(State(state): State<AppState>, _principal: Principal) -> Result<axum::Json<Vec<TableInfo>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<axum::Json<Vec<TableInfo>>, ApiError> {
     let backend = state.inner.backend.clone();
     Ok(axum::Json(blocking(move || backend.tables()).await??))
 }

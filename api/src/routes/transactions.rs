@@ -104,13 +104,25 @@ pub async fn query(
             "streaming is available on POST /query; inside a transaction use max_rows",
         ));
     }
-    let slot = state.inner.transactions.get(&id, &principal.key_id).ok_or_else(|| unknown(&id))?;
+    let slot = state
+        .inner
+        .transactions
+        .get(&id, &principal.key_id)
+        .ok_or_else(|| unknown(&id))?;
     let options = options(&state, &principal, &req);
-    let outcomes = execute(&state, slot, move |s| s.execute(&req.sql, &req.params, &options)).await?;
+    let outcomes = execute(&state, slot, move |s| {
+        s.execute(&req.sql, &req.params, &options)
+    })
+    .await?;
     Ok(respond(outcomes))
 }
 
-async fn finish(state: &AppState, principal: &Principal, id: &str, sql: &'static str) -> Result<String, ApiError> {
+async fn finish(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    sql: &'static str,
+) -> Result<String, ApiError> {
     let txns = &state.inner.transactions;
     let slot = txns.get(id, &principal.key_id).ok_or_else(|| unknown(id))?;
     if slot.session.is_locked() {
@@ -122,8 +134,15 @@ async fn finish(state: &AppState, principal: &Principal, id: &str, sql: &'static
     }
     txns.remove(id).ok_or_else(|| unknown(id))?;
     state.inner.metrics.open_transactions.set(txns.len() as i64);
-    let outcomes = execute(state, slot, move |s| s.execute(sql, &[], &ExecOptions::default())).await?;
-    Ok(outcomes.into_iter().next().map(|o| o.tag).unwrap_or_default())
+    let outcomes = execute(state, slot, move |s| {
+        s.execute(sql, &[], &ExecOptions::default())
+    })
+    .await?;
+    Ok(outcomes
+        .into_iter()
+        .next()
+        .map(|o| o.tag)
+        .unwrap_or_default())
 }
 
 /// Commits a transaction.
@@ -181,18 +200,26 @@ pub async fn rollback(
 
 /// Rolls back transactions left idle; runs until the server stops.
 pub(crate) async fn reap_idle(state: AppState) {
-    let period = (state.inner.transactions.idle_timeout() / 4).max(std::time::Duration::from_millis(50));
+    let period =
+        (state.inner.transactions.idle_timeout() / 4).max(std::time::Duration::from_millis(50));
     loop {
         tokio::time::sleep(period).await;
         let idle = state.inner.transactions.take_idle();
         if idle.is_empty() {
             continue;
         }
-        state.inner.metrics.open_transactions.set(state.inner.transactions.len() as i64);
+        state
+            .inner
+            .metrics
+            .open_transactions
+            .set(state.inner.transactions.len() as i64);
         tracing::info!(count = idle.len(), "rolling back idle transactions");
         let _ = tokio::task::spawn_blocking(move || {
             for slot in idle {
-                let _ = slot.session.lock().execute("ROLLBACK", &[], &ExecOptions::default());
+                let _ = slot
+                    .session
+                    .lock()
+                    .execute("ROLLBACK", &[], &ExecOptions::default());
             }
         })
         .await;

@@ -48,14 +48,26 @@ struct Conn {
 }
 
 /// Serves one upgraded connection until it closes.
-pub(crate) async fn run(socket: WebSocket, state: AppState, principal: Principal, id: u64, stats: Arc<ConnStats>) {
+pub(crate) async fn run(
+    socket: WebSocket,
+    state: AppState,
+    principal: Principal,
+    id: u64,
+    stats: Arc<ConnStats>,
+) {
     let hub = Arc::clone(&state.inner.ws);
     let config = hub.config.clone();
     let metrics = &state.inner.metrics;
     metrics.ws_connections.inc();
     let (sink, mut stream) = socket.split();
     let (tx, rx) = mpsc::channel::<Out>(config.queue_len);
-    let writer = tokio::spawn(write_loop(sink, rx, Arc::clone(&stats), state.clone(), config.heartbeat_ms));
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        Arc::clone(&stats),
+        state.clone(),
+        config.heartbeat_ms,
+    ));
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
     let mut conn = Conn {
         state: state.clone(),
@@ -211,7 +223,10 @@ struct Feed {
 
 impl Feed {
     async fn send(&self, message: &ServerMessage) -> bool {
-        self.tx.send(Out::Text(message.to_text().into())).await.is_ok()
+        self.tx
+            .send(Out::Text(message.to_text().into()))
+            .await
+            .is_ok()
     }
 
     async fn lagged(&self, missed: u64) {
@@ -288,8 +303,12 @@ impl Conn {
         let message: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
-                self.send(&ServerMessage::error(None, "bad_message", format!("not a valid message: {e}")))
-                    .await;
+                self.send(&ServerMessage::error(
+                    None,
+                    "bad_message",
+                    format!("not a valid message: {e}"),
+                ))
+                .await;
                 return;
             }
         };
@@ -305,7 +324,10 @@ impl Conn {
                 (Some(channel), None) if predicate.is_none() => {
                     self.subscribe_channel(id, channel, resume_from).await;
                 }
-                (None, Some(table)) => self.subscribe_table(id, table, predicate, resume_from).await,
+                (None, Some(table)) => {
+                    self.subscribe_table(id, table, predicate, resume_from)
+                        .await
+                }
                 _ => {
                     self.send(&ServerMessage::error(
                         id,
@@ -315,16 +337,23 @@ impl Conn {
                     .await;
                 }
             },
-            ClientMessage::Unsubscribe { subscription } => match self.subscriptions.remove(&subscription) {
-                Some(sub) => {
-                    sub.task.abort();
-                    self.send(&ServerMessage::Unsubscribed { subscription }).await;
+            ClientMessage::Unsubscribe { subscription } => {
+                match self.subscriptions.remove(&subscription) {
+                    Some(sub) => {
+                        sub.task.abort();
+                        self.send(&ServerMessage::Unsubscribed { subscription })
+                            .await;
+                    }
+                    None => self.unknown_subscription(subscription).await,
                 }
-                None => self.unknown_subscription(subscription).await,
-            },
+            }
             ClientMessage::Pause { subscription } => self.set_paused(subscription, true).await,
             ClientMessage::Resume { subscription } => self.set_paused(subscription, false).await,
-            ClientMessage::Publish { id, channel, payload } => self.publish(id, channel, payload).await,
+            ClientMessage::Publish {
+                id,
+                channel,
+                payload,
+            } => self.publish(id, channel, payload).await,
             ClientMessage::Query {
                 id,
                 sql,
@@ -334,8 +363,12 @@ impl Conn {
             ClientMessage::Cancel { id } => match self.queries.get(&id) {
                 Some(flag) => flag.store(true, Ordering::Relaxed),
                 None => {
-                    self.send(&ServerMessage::error(Some(id), "unknown_query", "no running query has this id"))
-                        .await;
+                    self.send(&ServerMessage::error(
+                        Some(id),
+                        "unknown_query",
+                        "no running query has this id",
+                    ))
+                    .await;
                 }
             },
         }
@@ -365,7 +398,14 @@ impl Conn {
         .await;
     }
 
-    fn start_feed(&mut self, log: Arc<EventLog>, cursor: u64, topic: String, filter: Option<ChangeFilter>, max_lag: u64) -> u64 {
+    fn start_feed(
+        &mut self,
+        log: Arc<EventLog>,
+        cursor: u64,
+        topic: String,
+        filter: Option<ChangeFilter>,
+        max_lag: u64,
+    ) -> u64 {
         let subscription = self.next_subscription;
         self.next_subscription += 1;
         let (paused_tx, paused) = watch::channel(false);
@@ -413,10 +453,17 @@ impl Conn {
         }
     }
 
-    async fn subscribe_table(&mut self, id: Option<String>, table: String, predicate: Option<String>, resume_from: Option<u64>) {
+    async fn subscribe_table(
+        &mut self,
+        id: Option<String>,
+        table: String,
+        predicate: Option<String>,
+        resume_from: Option<u64>,
+    ) {
         let backend = Arc::clone(&self.state.inner.backend);
         let (t, p) = (table.clone(), predicate.clone());
-        let filter = tokio::task::spawn_blocking(move || backend.change_filter(&t, p.as_deref())).await;
+        let filter =
+            tokio::task::spawn_blocking(move || backend.change_filter(&t, p.as_deref())).await;
         let filter = match filter {
             Ok(Ok(filter)) => filter,
             Ok(Err(failure)) => {
@@ -430,7 +477,8 @@ impl Conn {
                 return;
             }
             Err(e) => {
-                self.send(&ServerMessage::error(id, "internal_error", e.to_string())).await;
+                self.send(&ServerMessage::error(id, "internal_error", e.to_string()))
+                    .await;
                 return;
             }
         };
@@ -438,7 +486,8 @@ impl Conn {
         let cursor = match Self::start_at(&log, resume_from, log.head()) {
             Ok(c) => c,
             Err(message) => {
-                self.send(&ServerMessage::error(id, "resume_gap", message)).await;
+                self.send(&ServerMessage::error(id, "resume_gap", message))
+                    .await;
                 return;
             }
         };
@@ -455,7 +504,12 @@ impl Conn {
         .await;
     }
 
-    async fn subscribe_channel(&mut self, id: Option<String>, channel: String, resume_from: Option<u64>) {
+    async fn subscribe_channel(
+        &mut self,
+        id: Option<String>,
+        channel: String,
+        resume_from: Option<u64>,
+    ) {
         if let Err((code, message)) = check_channel(&channel, self.principal.role, false) {
             self.send(&ServerMessage::error(id, code, message)).await;
             return;
@@ -466,7 +520,8 @@ impl Conn {
         let cursor = match Self::start_at(&log, resume_from, log.oldest()) {
             Ok(c) => c,
             Err(message) => {
-                self.send(&ServerMessage::error(id, "resume_gap", message)).await;
+                self.send(&ServerMessage::error(id, "resume_gap", message))
+                    .await;
                 return;
             }
         };
@@ -503,13 +558,24 @@ impl Conn {
             },
             None,
         );
-        self.send(&ServerMessage::Published { id, channel, seq }).await;
+        self.send(&ServerMessage::Published { id, channel, seq })
+            .await;
     }
 
-    async fn query(&mut self, id: String, sql: String, params: Vec<serde_json::Value>, batch_rows: Option<usize>) {
+    async fn query(
+        &mut self,
+        id: String,
+        sql: String,
+        params: Vec<serde_json::Value>,
+        batch_rows: Option<usize>,
+    ) {
         if self.queries.contains_key(&id) {
-            self.send(&ServerMessage::error(Some(id), "duplicate_query", "a query with this id is running"))
-                .await;
+            self.send(&ServerMessage::error(
+                Some(id),
+                "duplicate_query",
+                "a query with this id is running",
+            ))
+            .await;
             return;
         }
         if self.queries.len() >= MAX_QUERIES {
@@ -522,7 +588,9 @@ impl Conn {
             return;
         }
         let config = &self.state.inner.config;
-        let batch = batch_rows.unwrap_or(self.state.inner.ws.config.batch_rows).clamp(1, 10_000);
+        let batch = batch_rows
+            .unwrap_or(self.state.inner.ws.config.batch_rows)
+            .clamp(1, 10_000);
         let options = ExecOptions {
             timeout: config.statement_timeout(),
             max_rows: None,
@@ -541,7 +609,10 @@ impl Conn {
             let mut open = true;
             let result = session.stream(&sql, &params, &options, &mut |item| {
                 open = match item {
-                    StreamItem::Columns(columns) => send(&ServerMessage::Columns { id: id.clone(), columns }),
+                    StreamItem::Columns(columns) => send(&ServerMessage::Columns {
+                        id: id.clone(),
+                        columns,
+                    }),
                     StreamItem::Row(row) => {
                         rows.push(row);
                         sent += 1;
@@ -553,13 +624,20 @@ impl Conn {
                             id: id.clone(),
                             rows: std::mem::replace(&mut rows, Vec::with_capacity(batch)),
                         });
-                        ok && (batches % 10 != 0 || send(&ServerMessage::Progress { id: id.clone(), rows_sent: sent }))
+                        ok && (!batches.is_multiple_of(10)
+                            || send(&ServerMessage::Progress {
+                                id: id.clone(),
+                                rows_sent: sent,
+                            }))
                     }
                 };
                 open
             });
             if open && !rows.is_empty() {
-                send(&ServerMessage::Rows { id: id.clone(), rows });
+                send(&ServerMessage::Rows {
+                    id: id.clone(),
+                    rows,
+                });
             }
             let answer = match result {
                 Ok(outcome) => ServerMessage::Done {

@@ -151,6 +151,9 @@ mod tests {
         assert!(log.read(6, 10).unwrap().is_empty());
         let last: Vec<u64> = log.last(2).iter().map(|e| e.seq).collect();
         assert_eq!(last, [4, 5]);
-        assert_eq!(log.read(5, 1).unwrap()[0].json.as_str(), "{\"seq\":5,\"i\":4}");
+        assert_eq!(
+            log.read(5, 1).unwrap()[0].json.as_str(),
+            "{\"seq\":5,\"i\":4}"
+        );
     }
 }

@@ -110,7 +110,11 @@ impl WsHub {
 
 /// Checks a channel name and whether `role` may use it: names are 1–128 characters of
 /// letters, digits and `_ . : -`; channels under `admin.` are for admin keys only.
-pub(crate) fn check_channel(name: &str, role: Role, publish: bool) -> Result<(), (&'static str, String)> {
+pub(crate) fn check_channel(
+    name: &str,
+    role: Role,
+    publish: bool,
+) -> Result<(), (&'static str, String)> {
     let valid = !name.is_empty()
         && name.len() <= 128
         && name
@@ -123,7 +127,10 @@ pub(crate) fn check_channel(name: &str, role: Role, publish: bool) -> Result<(),
         ));
     }
     if name.starts_with("admin.") && role < Role::Admin {
-        return Err(("forbidden", "channels under admin. are for admin keys".into()));
+        return Err((
+            "forbidden",
+            "channels under admin. are for admin keys".into(),
+        ));
     }
     if publish && role < Role::Readwrite {
         return Err(("forbidden", "publishing needs the readwrite role".into()));
@@ -167,7 +174,9 @@ pub async fn upgrade(
         .or(params.token)
         .ok_or_else(|| {
             if state.inner.auth.keys.is_initialized() {
-                ApiError::unauthorized("authenticate with Authorization: Bearer <key or token> or ?token=")
+                ApiError::unauthorized(
+                    "authenticate with Authorization: Bearer <key or token> or ?token=",
+                )
             } else {
                 ApiError::not_initialized()
             }

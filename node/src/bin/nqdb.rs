@@ -154,7 +154,11 @@ fn init(args: &InitArgs) -> ExitCode {
             if args.quiet {
                 println!("{key}");
             } else {
-                println!("Created admin API key {} in {}.", info.id, args.data_dir.display());
+                println!(
+                    "Created admin API key {} in {}.",
+                    info.id,
+                    args.data_dir.display()
+                );
                 println!();
                 println!("    {key}");
                 println!();

@@ -321,7 +321,9 @@ impl Backend for EngineBackend {
     fn attach_changes(&self, log: Arc<nq_api::ws::log::EventLog>) {
         let listener = Arc::new(super::feed::LogListener { log });
         if !self.engine.set_change_listener(listener) {
-            tracing::warn!("a change listener was already attached; this server's feeds stay empty");
+            tracing::warn!(
+                "a change listener was already attached; this server's feeds stay empty"
+            );
         }
     }
 
@@ -353,7 +355,13 @@ mod tests {
 
     #[test]
     fn read_only_classification() {
-        for sql in ["SELECT 1", "EXPLAIN SELECT 1", "BEGIN", "COMMIT", "SET statement_timeout = 5"] {
+        for sql in [
+            "SELECT 1",
+            "EXPLAIN SELECT 1",
+            "BEGIN",
+            "COMMIT",
+            "SET statement_timeout = 5",
+        ] {
             assert!(reads_only(&parse_one(sql)), "{sql}");
         }
         for sql in [
@@ -374,8 +382,14 @@ mod tests {
     fn params_map_to_values() {
         assert_eq!(param_value(&serde_json::json!(5)), Value::Int(5));
         assert_eq!(param_value(&serde_json::json!(1.5)), Value::Float(1.5));
-        assert_eq!(param_value(&serde_json::json!("x")), Value::Text("x".into()));
+        assert_eq!(
+            param_value(&serde_json::json!("x")),
+            Value::Text("x".into())
+        );
         assert_eq!(param_value(&serde_json::json!(null)), Value::Null);
-        assert_eq!(param_value(&serde_json::json!({"a": 1})), Value::Json("{\"a\":1}".into()));
+        assert_eq!(
+            param_value(&serde_json::json!({"a": 1})),
+            Value::Json("{\"a\":1}".into())
+        );
     }
 }

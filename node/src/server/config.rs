@@ -143,7 +143,10 @@ const SECTIONS: &[&str] = &["data_dir", "server", "storage", "sql", "log"];
 impl NodeConfig {
     /// Loads the layers. `file` is `--config`; `overrides` are the flags, as a partial
     /// configuration (only the keys given).
-    pub fn load(file: Option<&Path>, overrides: figment::value::Dict) -> Result<NodeConfig, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        overrides: figment::value::Dict,
+    ) -> Result<NodeConfig, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(NodeConfig::default()));
         if let Some(path) = file {
             if !path.is_file() {
@@ -155,19 +158,24 @@ impl NodeConfig {
             figment = figment.merge(Toml::file_exact(path));
         }
         let env = Env::prefixed("NQDB_").split("__").filter(|key| {
-            let first = key.as_str().split('.').next().unwrap_or_default();
-            SECTIONS.contains(&first)
+            // Keys keep the variable's case until figment lowercases them later.
+            let key = key.as_str().to_ascii_lowercase();
+            SECTIONS.iter().any(|section| {
+                key.strip_prefix(section).is_some_and(|rest| {
+                    rest.is_empty() || rest.starts_with("__") || rest.starts_with('.')
+                })
+            })
         });
-        figment = figment
-            .merge(env)
-            .merge(Serialized::defaults(overrides));
+        figment = figment.merge(env).merge(Serialized::defaults(overrides));
         let config: NodeConfig = figment.extract().map_err(|e| {
             // figment names the key and the source (file or variable) of the bad value.
             ConfigError::Load(e.to_string())
         })?;
         config.server.validate()?;
         if config.storage.buffer_pool_mb < 1 {
-            return Err(ConfigError::Load("storage.buffer_pool_mb: must be at least 1".into()));
+            return Err(ConfigError::Load(
+                "storage.buffer_pool_mb: must be at least 1".into(),
+            ));
         }
         Ok(config)
     }
@@ -183,7 +191,8 @@ impl NodeConfig {
             },
         };
         options.storage.checkpoint_wal_bytes = Some(self.storage.checkpoint_wal_mb.max(1) << 20);
-        options.slow_query = (self.sql.slow_query_ms > 0).then(|| Duration::from_millis(self.sql.slow_query_ms));
+        options.slow_query =
+            (self.sql.slow_query_ms > 0).then(|| Duration::from_millis(self.sql.slow_query_ms));
         options.statement_timeout = self.server.statement_timeout();
         options.memory_limit_bytes = self.sql.memory_limit_mb << 20;
         options
@@ -195,10 +204,15 @@ mod tests {
     use super::*;
 
     fn dict(pairs: &[(&str, figment::value::Value)]) -> figment::value::Dict {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
+    // figment's Jail fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
     fn layers_apply_in_order_and_errors_name_the_key() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -210,23 +224,34 @@ mod tests {
             let c = NodeConfig::load(Some(Path::new("nqdb.toml")), dict(&[])).unwrap();
             assert_eq!(c.data_dir, PathBuf::from("/from/file"));
             assert_eq!(c.server.listen.port(), 9000);
-            assert_eq!(c.server.limits.max_rows, 7, "the environment beats the file");
+            assert_eq!(
+                c.server.limits.max_rows, 7,
+                "the environment beats the file"
+            );
             let flags = dict(&[("data_dir", "/from/flag".into())]);
             let c = NodeConfig::load(Some(Path::new("nqdb.toml")), flags).unwrap();
-            assert_eq!(c.data_dir, PathBuf::from("/from/flag"), "flags beat everything");
+            assert_eq!(
+                c.data_dir,
+                PathBuf::from("/from/flag"),
+                "flags beat everything"
+            );
 
             jail.set_env("NQDB_SERVER__LIMITS__MAX_ROWS", "many");
             let err = NodeConfig::load(None, dict(&[])).unwrap_err().to_string();
-            assert!(err.contains("max_rows"), "{err}");
+            assert!(err.to_lowercase().contains("limits.max_rows"), "{err}");
             jail.set_env("NQDB_SERVER__LIMITS__MAX_ROWS", "0");
             let err = NodeConfig::load(None, dict(&[])).unwrap_err().to_string();
             assert!(err.contains("limits.max_rows"), "{err}");
             jail.set_env("NQDB_SERVER__LIMITS__MAX_ROWS", "10");
 
             jail.create_file("bad.toml", "[server]\nlisen = \"127.0.0.1:1\"\n")?;
-            let err = NodeConfig::load(Some(Path::new("bad.toml")), dict(&[])).unwrap_err().to_string();
+            let err = NodeConfig::load(Some(Path::new("bad.toml")), dict(&[]))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("lisen"), "{err}");
-            let err = NodeConfig::load(Some(Path::new("missing.toml")), dict(&[])).unwrap_err().to_string();
+            let err = NodeConfig::load(Some(Path::new("missing.toml")), dict(&[]))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("does not exist"), "{err}");
             Ok(())
         });

@@ -56,7 +56,11 @@ impl ChangeListener for LogListener {
 }
 
 /// The filter of a subscription to `table`'s changes with an optional predicate.
-pub(crate) fn filter(engine: &Engine, table: &str, predicate: Option<&str>) -> Result<ChangeFilter, SqlFailure> {
+pub(crate) fn filter(
+    engine: &Engine,
+    table: &str,
+    predicate: Option<&str>,
+) -> Result<ChangeFilter, SqlFailure> {
     let run = || -> Result<ChangeFilter, SqlError> {
         let txn = engine.inner.store.begin()?;
         let def = crate::catalog::table(&txn, table)?;
