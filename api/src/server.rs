@@ -291,12 +291,18 @@ pub async fn start(
         source,
     })?;
     let h = handle.clone();
+    // Small responses and WebSocket events go out at once instead of waiting on Nagle.
+    let nodelay = axum_server::accept::NoDelayAcceptor::new();
     tasks.push(match tls {
         Some(tls) => {
-            let server = server.acceptor(axum_server::tls_rustls::RustlsAcceptor::new(tls));
+            let server = server
+                .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(nodelay));
             tokio::spawn(async move { server.handle(h).serve(service).await })
         }
-        None => tokio::spawn(async move { server.handle(h).serve(service).await }),
+        None => {
+            let server = server.acceptor(nodelay);
+            tokio::spawn(async move { server.handle(h).serve(service).await })
+        }
     });
     let mut metrics_addr = None;
     let mut metrics_handle = None;
