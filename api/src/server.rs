@@ -60,7 +60,7 @@ pub const PREFIX: &str = "/api/v1";
 /// `utoipa_axum`, which takes each route's path and method from its documentation, so the
 /// document cannot drift from the routes.
 pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
-    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(query::query))
         .routes(routes!(transactions::open))
         .routes(routes!(transactions::query))
@@ -77,6 +77,7 @@ pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(ws::upgrade))
         .routes(routes!(ws::connections))
         .split_for_parts();
+    crate::openapi::common_responses(&mut doc);
     let limits = &state.inner.config.limits;
     let api = api
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))

@@ -218,3 +218,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         })
     }
 }
+
+/// Deserialises an optional positive integer that JSON may spell as `5` or `5.0` (JSON Schema
+/// counts both as integers, and some clients send the latter). Fractions, negatives and values
+/// beyond `u32` are refused.
+pub(crate) fn positive_u32<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    use serde::Deserialize;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let value = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+            .map(|f| f as u64)
+    });
+    match value.and_then(|v| u32::try_from(v).ok()) {
+        Some(v) if v > 0 => Ok(Some(v)),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a positive integer up to {}, got {n}",
+            u32::MAX
+        ))),
+    }
+}

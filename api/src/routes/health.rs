@@ -52,7 +52,10 @@ pub async fn ready(State(state): State<AppState>) -> Result<axum::Json<Status>, 
 
 /// Prometheus metrics (text exposition format). Needs no credentials, so that scrapers need
 /// none; serve it on `metrics_listen` to keep it off the public port.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Metrics", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Metrics", body = String, content_type = "application/openmetrics-text"),
+    (status = 503, description = "Not initialised (run nqdb init)", body = ErrorBody),
+))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if !state.inner.auth.keys.is_initialized() {
         return ApiError::not_initialized().into_response();

@@ -82,11 +82,14 @@ pub async fn token(
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// A label.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// `admin`, `readwrite` or `readonly`.
     pub role: Role,
     /// Lifetime in seconds; none: until deleted.
-    pub expires_in_seconds: Option<u64>,
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[serde(default, deserialize_with = "crate::state::positive_u32")]
+    pub expires_in_seconds: Option<u32>,
 }
 
 /// A created key: the only time the key itself is shown.
@@ -133,7 +136,9 @@ pub async fn create(
             "expires_in_seconds must be positive",
         ));
     }
-    let expires_at = req.expires_in_seconds.map(|s| now_secs().saturating_add(s));
+    let expires_at = req
+        .expires_in_seconds
+        .map(|s| now_secs().saturating_add(s.into()));
     let st = state.clone();
     let name = name.to_string();
     let (info, key) =

@@ -22,18 +22,66 @@ use crate::state::{ApiJson, AppState};
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
     /// One statement, or several separated by `;`.
+    #[schema(min_length = 1)]
     pub sql: String,
     /// Positional parameters `$1`, `$2`, ...: JSON null, booleans, numbers, strings.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub params: Vec<Json>,
     /// Statement timeout in milliseconds (at most the server's).
-    pub timeout_ms: Option<u64>,
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[serde(default, deserialize_with = "crate::state::positive_u32")]
+    pub timeout_ms: Option<u32>,
     /// Most rows to return per statement (at most the server's `limits.max_rows`).
-    pub max_rows: Option<usize>,
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[serde(default, deserialize_with = "crate::state::positive_u32")]
+    pub max_rows: Option<u32>,
     /// Stream the rows of one query as NDJSON instead of one JSON document.
     #[serde(default)]
     pub stream: bool,
+}
+
+/// Statements to run inside a transaction (as for `/query`, without streaming).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionQuery {
+    /// One statement, or several separated by `;`.
+    #[schema(min_length = 1)]
+    pub sql: String,
+    /// Positional parameters `$1`, `$2`, ...
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub params: Vec<Json>,
+    /// Statement timeout in milliseconds (at most the server's).
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[serde(default, deserialize_with = "crate::state::positive_u32")]
+    pub timeout_ms: Option<u32>,
+    /// Most rows to return per statement (at most the server's `limits.max_rows`).
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[serde(default, deserialize_with = "crate::state::positive_u32")]
+    pub max_rows: Option<u32>,
+}
+
+impl From<TransactionQuery> for QueryRequest {
+    fn from(q: TransactionQuery) -> QueryRequest {
+        QueryRequest {
+            sql: q.sql,
+            params: q.params,
+            timeout_ms: q.timeout_ms,
+            max_rows: q.max_rows,
+            stream: false,
+        }
+    }
+}
+
+/// What `POST /query` answers: one statement's result, or a script's.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum QueryResponse {
+    /// One statement.
+    Statement(StatementOutcome),
+    /// Several statements.
+    Script(ScriptResponse),
 }
 
 /// The result of a script of several statements.
@@ -64,18 +112,29 @@ impl CancelOnDrop {
 }
 
 /// Execution options for `principal` from the request and the server's limits.
-pub(crate) fn options(state: &AppState, principal: &Principal, req: &QueryRequest) -> ExecOptions {
+pub(crate) fn options(
+    state: &AppState,
+    principal: &Principal,
+    req: &QueryRequest,
+) -> Result<ExecOptions, ApiError> {
     let limits = &state.inner.config.limits;
     let server_timeout = state.inner.config.statement_timeout();
-    let timeout = match (req.timeout_ms.map(Duration::from_millis), server_timeout) {
+    let timeout = match (
+        req.timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+        server_timeout,
+    ) {
         (Some(asked), Some(max)) => Some(asked.min(max)),
         (asked, max) => asked.or(max),
     };
-    ExecOptions {
+    Ok(ExecOptions {
         timeout,
-        max_rows: Some(req.max_rows.unwrap_or(limits.max_rows).min(limits.max_rows)),
+        max_rows: Some(
+            req.max_rows
+                .map_or(limits.max_rows, |n| n as usize)
+                .min(limits.max_rows),
+        ),
         read_only: principal.role < Role::Readwrite,
-    }
+    })
 }
 
 /// Runs `req` on `session` on the blocking pool; cancels the statement if the request is
@@ -171,7 +230,7 @@ pub(crate) fn respond(outcomes: Vec<StatementOutcome>) -> Response {
     tag = "sql",
     request_body = QueryRequest,
     responses(
-        (status = 200, description = "The statement's result (or `ScriptResponse` for a script)", body = StatementOutcome),
+        (status = 200, description = "The statement's result, or a script's results (NDJSON when streamed)", body = QueryResponse),
         (status = 400, description = "Malformed request or invalid SQL", body = ErrorBody),
         (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
         (status = 403, description = "The key's role does not allow the statement", body = ErrorBody),
@@ -188,7 +247,7 @@ pub async fn query(
     principal: Principal,
     ApiJson(req): ApiJson<QueryRequest>,
 ) -> Result<Response, ApiError> {
-    let options = options(&state, &principal, &req);
+    let options = options(&state, &principal, &req)?;
     let session = state.inner.backend.session();
     if req.stream {
         return stream(state, session, req, options).await;

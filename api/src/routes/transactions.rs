@@ -6,9 +6,9 @@ use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::query::{QueryRequest, execute, options, respond};
+use super::query::{QueryRequest, QueryResponse, TransactionQuery, execute, options, respond};
 use crate::auth::Principal;
-use crate::backend::{ExecOptions, StatementOutcome};
+use crate::backend::ExecOptions;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::{ApiJson, AppState};
 
@@ -84,9 +84,9 @@ pub async fn open(
     path = "/transactions/{id}/query",
     tag = "transactions",
     params(("id" = String, Path, description = "Transaction id")),
-    request_body = QueryRequest,
+    request_body = TransactionQuery,
     responses(
-        (status = 200, description = "The statement's result", body = StatementOutcome),
+        (status = 200, description = "The statement's result, or a script's results", body = QueryResponse),
         (status = 400, description = "Invalid SQL", body = ErrorBody),
         (status = 404, description = "No such open transaction", body = ErrorBody),
         (status = 409, description = "Conflict, or another request is using the transaction", body = ErrorBody),
@@ -97,19 +97,15 @@ pub async fn query(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<QueryRequest>,
+    ApiJson(req): ApiJson<TransactionQuery>,
 ) -> Result<Response, ApiError> {
-    if req.stream {
-        return Err(ApiError::bad_request(
-            "streaming is available on POST /query; inside a transaction use max_rows",
-        ));
-    }
+    let req = QueryRequest::from(req);
     let slot = state
         .inner
         .transactions
         .get(&id, &principal.key_id)
         .ok_or_else(|| unknown(&id))?;
-    let options = options(&state, &principal, &req);
+    let options = options(&state, &principal, &req)?;
     let outcomes = execute(&state, slot, move |s| {
         s.execute(&req.sql, &req.params, &options)
     })

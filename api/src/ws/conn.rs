@@ -326,7 +326,7 @@ impl Conn {
                 }
                 (None, Some(table)) => {
                     self.subscribe_table(id, table, predicate, resume_from)
-                        .await
+                        .await;
                 }
                 _ => {
                     self.send(&ServerMessage::error(

@@ -173,6 +173,13 @@ impl BackendSession for EngineSession {
         Self::check_read_only(sql, options)?;
         self.apply(options);
         let params: Vec<Value> = params.iter().map(param_value).collect();
+        if sql.trim().trim_matches(';').trim().is_empty() {
+            return Err(SqlFailure::new(
+                FailureKind::Invalid,
+                "invalid_statement",
+                "the request contains no SQL statement",
+            ));
+        }
         match SqlExecutor::execute(&mut self.session, sql, &params) {
             Ok(results) => Ok(results
                 .into_iter()
