@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use tokio::sync::watch;
 
 /// One event.
@@ -44,7 +44,8 @@ struct Inner {
 /// The log.
 #[derive(Debug)]
 pub struct EventLog {
-    inner: Mutex<Inner>,
+    /// Many subscriptions read at once; only publishing writes.
+    inner: RwLock<Inner>,
     retention: usize,
     /// The next sequence number, published after every append: subscribers wait on it.
     head: watch::Sender<u64>,
@@ -61,7 +62,7 @@ impl EventLog {
     /// A log keeping the last `retention` events.
     pub fn new(retention: usize) -> EventLog {
         EventLog {
-            inner: Mutex::new(Inner {
+            inner: RwLock::new(Inner {
                 events: VecDeque::with_capacity(retention.min(4096)),
                 next_seq: 1,
             }),
@@ -77,7 +78,7 @@ impl EventLog {
         json: impl FnOnce(u64) -> String,
         payload: Option<Arc<dyn Any + Send + Sync>>,
     ) -> u64 {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.write();
         let seq = inner.next_seq;
         inner.next_seq += 1;
         inner.events.push_back(Arc::new(Event {
@@ -102,7 +103,7 @@ impl EventLog {
 
     /// The oldest retained sequence number (the head if the log is empty).
     pub fn oldest(&self) -> u64 {
-        let inner = self.inner.lock();
+        let inner = self.inner.read();
         inner.events.front().map_or(inner.next_seq, |e| e.seq)
     }
 
@@ -113,7 +114,7 @@ impl EventLog {
 
     /// Up to `max` events from sequence number `from` on.
     pub fn read(&self, from: u64, max: usize) -> Result<Vec<Arc<Event>>, Gap> {
-        let inner = self.inner.lock();
+        let inner = self.inner.read();
         let oldest = inner.events.front().map_or(inner.next_seq, |e| e.seq);
         if from < oldest {
             return Err(Gap { oldest });
@@ -124,7 +125,7 @@ impl EventLog {
 
     /// The last `n` events (a channel's history for a new subscriber).
     pub fn last(&self, n: usize) -> Vec<Arc<Event>> {
-        let inner = self.inner.lock();
+        let inner = self.inner.read();
         let skip = inner.events.len().saturating_sub(n);
         inner.events.iter().skip(skip).cloned().collect()
     }

@@ -196,6 +196,10 @@ pub async fn upgrade(
     })?;
     Ok(upgrade
         .max_message_size(state.inner.config.limits.max_body_bytes)
+        // Small socket buffers: with thousands of connections the library's 128 KiB defaults
+        // would dominate memory; the outbound queue already batches writes.
+        .read_buffer_size(4 << 10)
+        .write_buffer_size(16 << 10)
         .on_upgrade(move |socket| conn::run(socket, state, principal, id, stats)))
 }
 
