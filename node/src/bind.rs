@@ -13,7 +13,8 @@ use crate::error::{Result, SqlError};
 use crate::expr::{BinOp, Expr, SubqueryKind};
 use crate::kv::KvTxn;
 use crate::plan::{
-    Access, AggCall, AggFunc, JoinKind, KeyRange, OutColumn, Plan, SetOpKind, SortKey,
+    Access, AggCall, AggFunc, JoinAlgorithm, JoinKind, KeyRange, OutColumn, Plan, SetOpKind,
+    SortKey,
 };
 use crate::types::{DataType, Value};
 
@@ -146,6 +147,9 @@ pub struct Binder<'a> {
     /// One line per reordered join, for EXPLAIN: the orderer, the order, its estimated cost
     /// and, when exact ordering was feasible, the optimum's cost.
     pub join_notes: Vec<String>,
+    /// False once the plan holds data read at planning time (a system view's rows), which a
+    /// cached plan would serve stale.
+    pub cacheable: bool,
 }
 
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max"];
@@ -232,6 +236,7 @@ impl<'a> Binder<'a> {
             stats: None,
             table_stats: HashMap::new(),
             join_notes: Vec::new(),
+            cacheable: true,
         }
     }
 
@@ -373,6 +378,49 @@ impl<'a> Binder<'a> {
                         })
                     })
                     .collect(),
+            ),
+            "nq_stats" => (
+                vec![
+                    ("table_name", DataType::Text(None)),
+                    ("column_name", DataType::Text(None)),
+                    ("rows", DataType::BigInt),
+                    ("distinct_values", DataType::BigInt),
+                    ("null_fraction", DataType::Double),
+                    ("most_common", DataType::Text(None)),
+                    ("histogram_buckets", DataType::BigInt),
+                    ("histogram_bounds", DataType::Text(None)),
+                ],
+                {
+                    let mut rows = Vec::new();
+                    for t in tables()? {
+                        let Some(st) = crate::tablestats::get(self.txn, &t.name)? else {
+                            continue;
+                        };
+                        for c in &t.columns {
+                            let Some(cs) = st.columns.get(&c.name) else {
+                                continue;
+                            };
+                            let mcv: Vec<String> = cs
+                                .most_common
+                                .iter()
+                                .map(|(v, f)| format!("{v}:{f:.4}"))
+                                .collect();
+                            let bounds: Vec<String> =
+                                cs.histogram.iter().map(ToString::to_string).collect();
+                            rows.push(vec![
+                                text(&t.name),
+                                text(&c.name),
+                                Value::Int(st.rows as i64),
+                                Value::Int(cs.distinct as i64),
+                                Value::Float(cs.null_fraction),
+                                text(&mcv.join(", ")),
+                                Value::Int(cs.histogram.len().saturating_sub(1) as i64),
+                                text(&bounds.join(", ")),
+                            ]);
+                        }
+                    }
+                    rows
+                },
             ),
             _ => return Ok(None),
         };
@@ -523,7 +571,10 @@ impl<'a> Binder<'a> {
             };
         }
         self.ctes = saved;
-        Ok(self.lookup_joins(plan))
+        let mut plan = self.lookup_joins(plan);
+        let all = vec![true; plan.width()];
+        prune_columns(&mut plan, &all);
+        Ok(plan)
     }
 
     /// Turns a hash join into an index nested-loop join where the right side is a table
@@ -590,6 +641,7 @@ impl<'a> Binder<'a> {
                 kind,
                 keys,
                 condition,
+                algorithm: _,
             } => {
                 let left = b(self, left);
                 let right = b(self, right);
@@ -615,6 +667,7 @@ impl<'a> Binder<'a> {
                         filter,
                         kind,
                         condition,
+                        needed: None,
                     };
                 }
                 // The mirror: a small right side driving lookups into the left table (inner
@@ -651,20 +704,106 @@ impl<'a> Binder<'a> {
                             filter,
                             kind,
                             condition: condition.map(|c| c.remap(&to_new)),
+                            needed: None,
                         }),
                         exprs: (0..lw + rw).map(|j| Expr::Column(to_new(j))).collect(),
                         columns,
                     };
                 }
-                Plan::Join {
-                    left,
-                    right,
-                    kind,
-                    keys,
-                    condition,
-                }
+                self.merge_or_hash(*left, *right, kind, keys, condition)
             }
             other => other,
+        }
+    }
+
+    /// A hash join, or a merge join when that is estimated cheaper: an INNER or LEFT join on
+    /// one pair of plain columns of the same type whose inputs arrive sorted on them (a scan
+    /// in primary-key order, an index scan in index order), or are cheap enough to sort.
+    fn merge_or_hash(
+        &mut self,
+        left: Plan,
+        right: Plan,
+        kind: JoinKind,
+        keys: Vec<(Expr, Expr)>,
+        condition: Option<Expr>,
+    ) -> Plan {
+        let hash = |left: Plan, right: Plan, keys, condition| Plan::Join {
+            left: Box::new(left),
+            right: Box::new(right),
+            kind,
+            keys,
+            condition,
+            algorithm: JoinAlgorithm::Hash,
+        };
+        let mergeable = matches!(kind, JoinKind::Inner | JoinKind::Left)
+            && match keys.as_slice() {
+                [(Expr::Column(l), Expr::Column(r))] => {
+                    let (lt, rt) = (
+                        left.columns()[*l].data_type.clone(),
+                        right.columns()[*r].data_type.clone(),
+                    );
+                    let orderable = |t: &DataType| {
+                        t.is_integer()
+                            || matches!(
+                                t,
+                                DataType::Text(_)
+                                    | DataType::Date
+                                    | DataType::Timestamp
+                                    | DataType::Decimal(_)
+                                    | DataType::Boolean
+                            )
+                    };
+                    orderable(&lt) && (lt == rt || (lt.is_integer() && rt.is_integer()))
+                }
+                _ => false,
+            };
+        if !mergeable {
+            return hash(left, right, keys, condition);
+        }
+        let (lk, rk) = match &keys[0] {
+            (Expr::Column(l), Expr::Column(r)) => (*l, *r),
+            _ => unreachable!("checked above"),
+        };
+        let stats = |t: &str| crate::tablestats::get(self.txn, t).ok().flatten();
+        let (l, r) = (
+            crate::cost::estimate(&left, &stats),
+            crate::cost::estimate(&right, &stats),
+        );
+        let (left_sorted, right_sorted) = (sorted_on(&left, lk), sorted_on(&right, rk));
+        let sort_cost = |rows: f64, sorted: bool| {
+            if sorted {
+                0.0
+            } else {
+                rows * rows.max(2.0).log2()
+            }
+        };
+        let merge_cost = crate::cost::merge_join_work(l.rows, r.rows)
+            + sort_cost(l.rows, left_sorted)
+            + sort_cost(r.rows, right_sorted);
+        if merge_cost >= crate::cost::hash_join_work(l.rows, r.rows) {
+            return hash(left, right, keys, condition);
+        }
+        let sorted = |plan: Plan, col: usize, already: bool| {
+            if already {
+                plan
+            } else {
+                Plan::Sort {
+                    input: Box::new(plan),
+                    keys: vec![SortKey {
+                        expr: Expr::Column(col),
+                        asc: true,
+                        nulls_first: true,
+                    }],
+                }
+            }
+        };
+        Plan::Join {
+            left: Box::new(sorted(left, lk, left_sorted)),
+            right: Box::new(sorted(right, rk, right_sorted)),
+            kind,
+            keys,
+            condition,
+            algorithm: JoinAlgorithm::Merge,
         }
     }
 
@@ -805,6 +944,7 @@ impl<'a> Binder<'a> {
                 let def = match catalog::get_table(self.txn, &tname)? {
                     Some(def) => Arc::new(def),
                     None => {
+                        self.cacheable = false;
                         return self
                             .system_view(&tname, &alias_name)?
                             .ok_or(SqlError::UnknownTable(tname));
@@ -825,6 +965,7 @@ impl<'a> Binder<'a> {
                     access: Access::Full,
                     filter: None,
                     columns,
+                    needed: None,
                 })
             }
             TableFactor::Derived {
@@ -2212,6 +2353,7 @@ pub fn literal_expr(e: &ast::Expr) -> Result<Option<Value>> {
         stats: None,
         table_stats: HashMap::new(),
         join_notes: Vec::new(),
+        cacheable: true,
     };
     let bound = binder.expr(
         e,
@@ -2231,6 +2373,12 @@ pub fn literal_expr(e: &ast::Expr) -> Result<Option<Value>> {
 /// A transaction with no data, for evaluating constants.
 #[derive(Debug)]
 pub(crate) struct NoTxn;
+
+/// A transaction with no data, for executor unit tests over literal rows.
+#[cfg(test)]
+pub(crate) fn tests_no_txn() -> impl KvTxn {
+    NoTxn
+}
 
 impl KvTxn for NoTxn {
     fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -2388,6 +2536,7 @@ fn make_join(left: Plan, right: Plan, kind: JoinKind, condition: Option<Expr>) -
         kind,
         keys,
         condition: Expr::and_all(residual),
+        algorithm: JoinAlgorithm::Hash,
     }
 }
 
@@ -2407,6 +2556,192 @@ impl Expr {
     }
 }
 
+/// True if `plan` produces its rows in ascending order of output column `col`, NULLs first
+/// (the order a merge join needs).
+fn sorted_on(plan: &Plan, col: usize) -> bool {
+    match plan {
+        Plan::Scan { table, access, .. } => match access {
+            Access::Full | Access::PkRange(_) | Access::PkPoint(_) => {
+                table.pk_indices().first() == Some(&col)
+            }
+            Access::IndexPoint { index, .. } | Access::IndexRange { index, .. } => table
+                .indexes
+                .iter()
+                .find(|i| i.id == *index)
+                .is_some_and(|i| table.index_columns(i).first() == Some(&col)),
+        },
+        Plan::Filter { input, .. } | Plan::Limit { input, .. } => sorted_on(input, col),
+        Plan::Project { input, exprs, .. } => {
+            matches!(exprs.get(col), Some(Expr::Column(c)) if sorted_on(input, *c))
+        }
+        Plan::Sort { keys, .. } => keys.first().is_some_and(|k| {
+            matches!(k.expr, Expr::Column(c) if c == col) && k.asc && k.nulls_first
+        }),
+        // Both join algorithms emit INNER and LEFT results in the left input's order.
+        Plan::Join {
+            left,
+            kind: JoinKind::Inner | JoinKind::Left,
+            ..
+        }
+        | Plan::LookupJoin { left, .. } => col < left.width() && sorted_on(left, col),
+        _ => false,
+    }
+}
+
+/// Marks the columns `e` reads in `needed`. False if `e` holds a subquery: a correlated one
+/// may read any column of the row it is evaluated on, so the caller keeps them all.
+fn mark_columns(e: &Expr, needed: &mut [bool]) -> bool {
+    let mut plain = true;
+    e.visit(&mut |x| match x {
+        Expr::Column(i) => {
+            if let Some(n) = needed.get_mut(*i) {
+                *n = true;
+            }
+        }
+        Expr::Subquery(..) | Expr::InSubquery(..) => plain = false,
+        _ => {}
+    });
+    plain
+}
+
+/// Marks what `exprs` read; every column if one holds a subquery.
+fn mark_all<'e>(exprs: impl IntoIterator<Item = &'e Expr>, needed: &mut [bool]) {
+    for e in exprs {
+        if !mark_columns(e, needed) {
+            needed.iter_mut().for_each(|n| *n = true);
+            return;
+        }
+    }
+}
+
+/// Column pruning: records in every scan (and lookup join) which of its table's columns the
+/// operators above read, given that the plan's output columns `needed` are read. Scans then
+/// decode only those, and an index scan whose index entry holds them all becomes index-only.
+/// Column positions do not change (unread columns come out as NULL).
+pub fn prune_columns(plan: &mut Plan, needed: &[bool]) {
+    match plan {
+        Plan::Single | Plan::Values { .. } => {}
+        Plan::Scan {
+            table,
+            access,
+            filter,
+            needed: scan_needed,
+            ..
+        } => {
+            let mut need = needed.to_vec();
+            need.resize(table.columns.len(), true);
+            mark_all(filter.iter(), &mut need);
+            if let Access::IndexPoint {
+                index, covering, ..
+            }
+            | Access::IndexRange {
+                index, covering, ..
+            } = access
+            {
+                *covering = table
+                    .indexes
+                    .iter()
+                    .find(|i| i.id == *index)
+                    .is_some_and(|i| {
+                        let in_entry: Vec<usize> = table
+                            .index_columns(i)
+                            .into_iter()
+                            .chain(table.pk_indices())
+                            .collect();
+                        need.iter().enumerate().all(|(c, &n)| {
+                            !n || (in_entry.contains(&c)
+                                && crate::encoding::key_round_trips(&table.columns[c].data_type))
+                        })
+                    });
+            }
+            *scan_needed = if need.iter().all(|&n| n) {
+                None
+            } else {
+                Some(need)
+            };
+        }
+        Plan::Filter { input, predicate } => {
+            let mut need = needed.to_vec();
+            mark_all([&*predicate], &mut need);
+            prune_columns(input, &need);
+        }
+        Plan::Project { input, exprs, .. } => {
+            // Every expression is still evaluated, so all of them count.
+            let mut need = vec![false; input.width()];
+            mark_all(exprs.iter(), &mut need);
+            prune_columns(input, &need);
+        }
+        Plan::Sort { input, keys } => {
+            let mut need = needed.to_vec();
+            mark_all(keys.iter().map(|k| &k.expr), &mut need);
+            prune_columns(input, &need);
+        }
+        Plan::Limit { input, .. } => prune_columns(input, needed),
+        // Duplicates are decided on every column.
+        Plan::Distinct { input } => {
+            let all = vec![true; input.width()];
+            prune_columns(input, &all);
+        }
+        Plan::Aggregate {
+            input,
+            groups,
+            aggs,
+            ..
+        } => {
+            let mut need = vec![false; input.width()];
+            mark_all(
+                groups
+                    .iter()
+                    .chain(aggs.iter().filter_map(|a| a.arg.as_ref())),
+                &mut need,
+            );
+            prune_columns(input, &need);
+        }
+        Plan::Join {
+            left,
+            right,
+            keys,
+            condition,
+            ..
+        } => {
+            let lw = left.width();
+            let mut need = needed.to_vec();
+            need.resize(lw + right.width(), true);
+            mark_all(condition.iter(), &mut need);
+            let (mut l, mut r) = (need[..lw].to_vec(), need[lw..].to_vec());
+            mark_all(keys.iter().map(|(k, _)| k), &mut l);
+            mark_all(keys.iter().map(|(_, k)| k), &mut r);
+            prune_columns(left, &l);
+            prune_columns(right, &r);
+        }
+        Plan::LookupJoin {
+            left,
+            table,
+            left_key,
+            filter,
+            condition,
+            needed: table_needed,
+            ..
+        } => {
+            let lw = left.width();
+            let mut need = needed.to_vec();
+            need.resize(lw + table.columns.len(), true);
+            mark_all(condition.iter(), &mut need);
+            let (mut l, mut t) = (need[..lw].to_vec(), need[lw..].to_vec());
+            mark_all([&*left_key], &mut l);
+            mark_all(filter.iter(), &mut t);
+            prune_columns(left, &l);
+            *table_needed = if t.iter().all(|&n| n) { None } else { Some(t) };
+        }
+        // Set operations compare whole rows.
+        Plan::SetOp { left, right, .. } => {
+            let all = vec![true; left.width()];
+            prune_columns(left, &all);
+            prune_columns(right, &all);
+        }
+    }
+}
+
 /// Adds a filter to a plan, pushing it into a scan (where it can choose an access path) or
 /// through an inner join to the side it reads.
 pub fn push_filter(plan: Plan, predicate: Expr) -> Plan {
@@ -2417,6 +2752,7 @@ pub fn push_filter(plan: Plan, predicate: Expr) -> Plan {
             access: _,
             filter,
             columns,
+            needed,
         } => {
             let mut parts = filter.map(Expr::conjuncts).unwrap_or_default();
             parts.extend(predicate.conjuncts());
@@ -2427,6 +2763,7 @@ pub fn push_filter(plan: Plan, predicate: Expr) -> Plan {
                 access,
                 filter: Expr::and_all(parts),
                 columns,
+                needed,
             }
         }
         Plan::Join {
@@ -2435,6 +2772,7 @@ pub fn push_filter(plan: Plan, predicate: Expr) -> Plan {
             kind: JoinKind::Inner,
             keys,
             condition,
+            algorithm,
         } => {
             let lw = left.width();
             let mut left = *left;
@@ -2476,6 +2814,7 @@ pub fn push_filter(plan: Plan, predicate: Expr) -> Plan {
                 kind: JoinKind::Inner,
                 keys: new_keys,
                 condition: Expr::and_all(residual),
+                algorithm,
             }
         }
         other => Plan::Filter {
@@ -2524,6 +2863,32 @@ pub(crate) fn selectivity(
                         0.05
                     }
                 }
+            }
+        }
+        Expr::Binary(op, a, b)
+            if matches!(op, BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq) =>
+        {
+            // col < literal (or literal > col): read off the column's histogram.
+            let (col, value, op) = match (a.as_ref(), b.as_ref()) {
+                (Expr::Column(c), Expr::Literal(v)) => (*c, v, *op),
+                (Expr::Literal(v), Expr::Column(c)) => (*c, v, op.flip()),
+                _ => return 0.33,
+            };
+            let Some(cs) = column_stats(col) else {
+                return 0.33;
+            };
+            let inclusive = matches!(op, BinOp::LtEq | BinOp::Gt);
+            match crate::tablestats::histogram_fraction(&cs.histogram, value, inclusive) {
+                Some(below) => {
+                    let non_null = 1.0 - cs.null_fraction;
+                    let f = if matches!(op, BinOp::Lt | BinOp::LtEq) {
+                        below
+                    } else {
+                        1.0 - below
+                    };
+                    (f * non_null).clamp(0.0, 1.0)
+                }
+                None => 0.33,
             }
         }
         Expr::Binary(op, _, _) if op.is_comparison() => 0.33,
@@ -2585,6 +2950,7 @@ fn choose_access(table: &TableDef, parts: &[Expr]) -> Access {
                 index: idx.id,
                 name: idx.name.clone(),
                 values: cols.iter().map(|c| eq[c].clone()).collect(),
+                covering: false,
             };
         }
     }
@@ -2612,6 +2978,7 @@ fn choose_access(table: &TableDef, parts: &[Expr]) -> Access {
                 index: idx.id,
                 name: idx.name.clone(),
                 range,
+                covering: false,
             };
         }
     }

@@ -173,3 +173,164 @@ pub fn find_index(txn: &dyn KvTxn, name: &str) -> Result<Option<(TableDef, Index
     }
     Ok(None)
 }
+
+/// Orders committed catalog changes (DDL and ANALYZE) so that a plan built against one
+/// catalog is never used against another. Every transaction that writes a catalog key (any key
+/// under `c\0`) is an open writer from its first such write until it ends; its commit starts a
+/// new epoch. A transaction may use plans cached under the current epoch only when no writer
+/// is open and its snapshot includes the newest catalog commit: its catalog is then exactly
+/// the epoch's. Registering the writer before it commits closes the window in which a
+/// transaction could see a catalog change the clock does not know about yet.
+#[derive(Debug, Default)]
+pub struct CatalogClock {
+    state: parking_lot::Mutex<ClockState>,
+}
+
+#[derive(Debug, Default)]
+struct ClockState {
+    open_writers: u64,
+    epoch: u64,
+    last_commit_ts: u64,
+}
+
+impl CatalogClock {
+    /// The epoch whose cached plans a transaction with snapshot `start_ts` may use (and cache
+    /// under), or `None` if it must plan afresh.
+    pub fn epoch_for(&self, start_ts: u64) -> Option<u64> {
+        let s = self.state.lock();
+        (s.open_writers == 0 && start_ts >= s.last_commit_ts).then_some(s.epoch)
+    }
+
+    fn writer_opened(&self) {
+        self.state.lock().open_writers += 1;
+    }
+
+    fn writer_closed(&self, commit_ts: Option<u64>) {
+        let mut s = self.state.lock();
+        if let Some(ts) = commit_ts {
+            s.epoch += 1;
+            s.last_commit_ts = s.last_commit_ts.max(ts);
+        }
+        s.open_writers -= 1;
+    }
+}
+
+/// True for keys of the catalog (definitions, id counter, statistics).
+fn is_catalog_key(key: &[u8]) -> bool {
+    key.starts_with(b"c\0")
+}
+
+/// A transaction that reports its catalog writes to a [`CatalogClock`]; everything else goes
+/// straight to the wrapped transaction.
+pub struct ClockedTxn {
+    inner: Option<Box<dyn KvTxn>>,
+    clock: std::sync::Arc<CatalogClock>,
+    writer: bool,
+}
+
+impl std::fmt::Debug for ClockedTxn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClockedTxn")
+            .field("inner", &self.inner)
+            .field("catalog_writer", &self.writer)
+            .finish()
+    }
+}
+
+impl ClockedTxn {
+    /// Wraps `inner`.
+    pub fn new(inner: Box<dyn KvTxn>, clock: std::sync::Arc<CatalogClock>) -> ClockedTxn {
+        ClockedTxn {
+            inner: Some(inner),
+            clock,
+            writer: false,
+        }
+    }
+
+    fn txn(&self) -> &dyn KvTxn {
+        self.inner.as_deref().expect("transaction not finished")
+    }
+
+    fn txn_mut(&mut self) -> &mut dyn KvTxn {
+        self.inner.as_deref_mut().expect("transaction not finished")
+    }
+
+    fn note_write(&mut self, key: &[u8]) {
+        if !self.writer && is_catalog_key(key) {
+            self.writer = true;
+            self.clock.writer_opened();
+        }
+    }
+
+    fn close(&mut self, commit_ts: Option<u64>) {
+        if std::mem::take(&mut self.writer) {
+            self.clock.writer_closed(commit_ts);
+        }
+    }
+}
+
+impl KvTxn for ClockedTxn {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.txn().get(key)
+    }
+
+    fn scan<'a>(&'a self, start: &[u8], end: Option<&[u8]>) -> Result<crate::kv::KvIter<'a>> {
+        self.txn().scan(start, end)
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.note_write(key);
+        self.txn_mut().put(key, value)
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.note_write(key);
+        self.txn_mut().delete(key)
+    }
+
+    fn lock_for_update(&mut self, key: &[u8]) -> Result<()> {
+        self.txn_mut().lock_for_update(key)
+    }
+
+    fn start_ts(&self) -> u64 {
+        self.txn().start_ts()
+    }
+
+    fn writes(&self, keep: &dyn Fn(&[u8]) -> bool) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.txn().writes(keep)
+    }
+
+    fn get_snapshot(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.txn().get_snapshot(key)
+    }
+
+    fn savepoint(&self) -> Box<dyn std::any::Any + Send> {
+        self.txn().savepoint()
+    }
+
+    fn rollback_to(&mut self, savepoint: &(dyn std::any::Any + Send)) -> Result<()> {
+        self.txn_mut().rollback_to(savepoint)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<u64> {
+        let inner = self.inner.take().expect("transaction not finished");
+        let result = inner.commit();
+        let committed = result.as_ref().ok().copied();
+        self.close(committed);
+        result
+    }
+
+    fn rollback(mut self: Box<Self>) {
+        if let Some(inner) = self.inner.take() {
+            inner.rollback();
+        }
+        self.close(None);
+    }
+}
+
+impl Drop for ClockedTxn {
+    fn drop(&mut self) {
+        // Dropping an unfinished transaction rolls it back.
+        self.close(None);
+    }
+}

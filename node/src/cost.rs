@@ -4,7 +4,7 @@
 
 use crate::catalog::TableDef;
 use crate::expr::Expr;
-use crate::plan::{Access, JoinKind, Plan};
+use crate::plan::{Access, JoinAlgorithm, JoinKind, Plan};
 use crate::tablestats::{DEFAULT_ROWS, TableStats};
 
 /// Estimated output rows and total cost of a plan node, its inputs included.
@@ -30,6 +30,18 @@ pub fn scan_rows(table: &TableDef, filter: Option<&Expr>, stats: Option<&TableSt
     (base * sel).max(1.0)
 }
 
+/// Work of a hash join of `left` rows probing a table built over `right` rows: each row is
+/// hashed once, to probe or to build.
+pub fn hash_join_work(left: f64, right: f64) -> f64 {
+    left + right
+}
+
+/// Work of a merge join of sorted inputs: a comparison per row, no hashing and no table,
+/// counted at half a hash join's per-row work. Sorting an input is costed by its Sort node.
+pub fn merge_join_work(left: f64, right: f64) -> f64 {
+    (left + right) / 2.0
+}
+
 /// Estimates a plan with `stats(table)` giving each table's statistics.
 pub fn estimate(plan: &Plan, stats: &dyn Fn(&str) -> Option<TableStats>) -> Estimate {
     match plan {
@@ -53,10 +65,22 @@ pub fn estimate(plan: &Plan, stats: &dyn Fn(&str) -> Option<TableStats>) -> Esti
             let cost = match access {
                 Access::Full => base,
                 Access::PkPoint(_) => 1.0,
-                // Each entry costs a second lookup of its row.
-                Access::IndexPoint { .. } => rows * 2.0,
+                // Each entry costs a second lookup of its row, unless the scan is index-only.
+                Access::IndexPoint { covering, .. } => {
+                    if *covering {
+                        rows
+                    } else {
+                        rows * 2.0
+                    }
+                }
                 Access::PkRange(_) => rows * 1.5,
-                Access::IndexRange { .. } => rows * 3.0,
+                Access::IndexRange { covering, .. } => {
+                    if *covering {
+                        rows * 1.2
+                    } else {
+                        rows * 3.0
+                    }
+                }
             };
             Estimate { rows, cost }
         }
@@ -117,6 +141,7 @@ pub fn estimate(plan: &Plan, stats: &dyn Fn(&str) -> Option<TableStats>) -> Esti
             kind,
             keys,
             condition,
+            algorithm,
         } => {
             let (l, r) = (estimate(left, stats), estimate(right, stats));
             // Each equi-join key keeps 1/max(distinct values) of the cross product, distinct
@@ -139,8 +164,10 @@ pub fn estimate(plan: &Plan, stats: &dyn Fn(&str) -> Option<TableStats>) -> Esti
             .max(1.0);
             let work = if keys.is_empty() {
                 l.rows * r.rows
+            } else if *algorithm == JoinAlgorithm::Merge {
+                merge_join_work(l.rows, r.rows)
             } else {
-                l.rows + r.rows
+                hash_join_work(l.rows, r.rows)
             };
             Estimate {
                 rows,

@@ -393,6 +393,7 @@ fn matching_rows(
         access: Access::Full,
         filter: None,
         columns: Vec::new(),
+        needed: None,
     };
     let (access, filter) = match filter {
         Some(f) => match push_filter(scan, f) {

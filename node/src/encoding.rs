@@ -228,6 +228,166 @@ fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Decodes the slots of a stored row that `slot_columns` maps to an output position
+/// (`slot_columns[slot] = Some(position)`) into `out`, skipping the others without allocating.
+/// Positions of slots the row does not have (columns added later) are left as they are.
+pub fn decode_row_into(
+    mut buf: &[u8],
+    slot_columns: &[Option<usize>],
+    out: &mut [Value],
+) -> Result<()> {
+    let n = u16::from_le_bytes(read(&mut buf, 2)?.try_into().expect("2 bytes")) as usize;
+    for slot in 0..n {
+        let tag = read(&mut buf, 1)?[0];
+        let target = slot_columns.get(slot).copied().flatten();
+        let width = match tag {
+            NULL_TAG | FALSE_TAG | TRUE_TAG => 0,
+            INT_TAG | FLOAT_TAG | TS_TAG => 8,
+            DEC_POS => 16,
+            DATE_TAG => 4,
+            TEXT_TAG | JSON_TAG | BLOB_TAG => {
+                u32::from_le_bytes(read(&mut buf, 4)?.try_into().expect("4")) as usize
+            }
+            other => return Err(corrupt(&format!("unknown value tag {other:#x}"))),
+        };
+        let payload = read(&mut buf, width)?;
+        let Some(position) = target else { continue };
+        out[position] = match tag {
+            NULL_TAG => Value::Null,
+            FALSE_TAG => Value::Bool(false),
+            TRUE_TAG => Value::Bool(true),
+            INT_TAG => Value::Int(i64::from_le_bytes(payload.try_into().expect("8"))),
+            FLOAT_TAG => Value::Float(f64::from_le_bytes(payload.try_into().expect("8"))),
+            TS_TAG => Value::Timestamp(i64::from_le_bytes(payload.try_into().expect("8"))),
+            DEC_POS => Value::Decimal(Decimal::deserialize(payload.try_into().expect("16"))),
+            DATE_TAG => Value::Date(i32::from_le_bytes(payload.try_into().expect("4"))),
+            BLOB_TAG => Value::Blob(payload.to_vec()),
+            _ => {
+                let s = std::str::from_utf8(payload)
+                    .map_err(|_| corrupt("text is not UTF-8"))?
+                    .to_owned();
+                if tag == TEXT_TAG {
+                    Value::Text(s)
+                } else {
+                    Value::Json(s)
+                }
+            }
+        };
+    }
+    if !buf.is_empty() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(())
+}
+
+fn corrupt_key(what: &str) -> SqlError {
+    SqlError::Storage(nq_storage::StorageError::Integrity(format!(
+        "malformed index key: {what}"
+    )))
+}
+
+fn unescape_bytes(buf: &mut &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let Some((&b, rest)) = buf.split_first() else {
+            return Err(corrupt_key("unterminated string"));
+        };
+        *buf = rest;
+        if b != 0 {
+            out.push(b);
+            continue;
+        }
+        let Some((&next, rest)) = buf.split_first() else {
+            return Err(corrupt_key("unterminated string"));
+        };
+        *buf = rest;
+        match next {
+            0xFF => out.push(0),
+            0x01 => return Ok(out),
+            _ => return Err(corrupt_key("bad escape")),
+        }
+    }
+}
+
+/// True if [`decode_key_value`] gives back exactly the value that was encoded for a column of
+/// this type (DECIMAL keys are normalised, so `1.50` would come back as `1.5`; floats lose the
+/// sign of zero).
+pub fn key_round_trips(t: &crate::types::DataType) -> bool {
+    use crate::types::DataType as T;
+    matches!(
+        t,
+        T::Boolean
+            | T::SmallInt
+            | T::Integer
+            | T::BigInt
+            | T::Text(_)
+            | T::Blob
+            | T::Date
+            | T::Timestamp
+            | T::Json
+    )
+}
+
+/// Decodes one value written by [`encode_key_value`] from the front of `buf`, advancing it.
+/// DECIMAL and float keys are not decoded (see [`key_round_trips`]); they are skipped and come
+/// back as NULL, so callers only ask for columns whose type round-trips.
+pub fn decode_key_value(buf: &mut &[u8]) -> Result<Value> {
+    let Some((&tag, rest)) = buf.split_first() else {
+        return Err(corrupt_key("value missing"));
+    };
+    *buf = rest;
+    let mut fixed = |n: usize| -> Result<&[u8]> {
+        if buf.len() < n {
+            return Err(corrupt_key("value cut short"));
+        }
+        let (head, tail) = buf.split_at(n);
+        *buf = tail;
+        Ok(head)
+    };
+    Ok(match tag {
+        NULL_TAG => Value::Null,
+        FALSE_TAG => Value::Bool(false),
+        TRUE_TAG => Value::Bool(true),
+        INT_TAG => {
+            Value::Int((u64::from_be_bytes(fixed(8)?.try_into().expect("8")) ^ (1 << 63)) as i64)
+        }
+        FLOAT_TAG => {
+            fixed(8)?;
+            Value::Null
+        }
+        DATE_TAG => {
+            Value::Date((u32::from_be_bytes(fixed(4)?.try_into().expect("4")) ^ (1 << 31)) as i32)
+        }
+        TS_TAG => Value::Timestamp(
+            (u64::from_be_bytes(fixed(8)?.try_into().expect("8")) ^ (1 << 63)) as i64,
+        ),
+        DEC_ZERO => Value::Null,
+        DEC_POS | DEC_NEG => {
+            // Exponent byte, digits, terminator (0 for positive, !0 for negative).
+            let end = if tag == DEC_POS { 0 } else { !0 };
+            fixed(1)?;
+            loop {
+                let b = fixed(1)?[0];
+                if b == end {
+                    break;
+                }
+            }
+            Value::Null
+        }
+        TEXT_TAG | JSON_TAG => {
+            let s = String::from_utf8(unescape_bytes(buf)?)
+                .map_err(|_| corrupt_key("text is not UTF-8"))?;
+            if tag == TEXT_TAG {
+                Value::Text(s)
+            } else {
+                Value::Json(s)
+            }
+        }
+        BLOB_TAG => Value::Blob(unescape_bytes(buf)?),
+        other => return Err(corrupt_key(&format!("unknown key tag {other:#x}"))),
+    })
+}
+
 /// Decodes a row's values (as many slots as were stored).
 pub fn decode_row(mut buf: &[u8]) -> Result<Vec<Value>> {
     let n = u16::from_le_bytes(read(&mut buf, 2)?.try_into().expect("2 bytes")) as usize;
@@ -349,11 +509,49 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn test_key_values_decode_back((a, b) in same_type_pair()) {
+            for v in [a, b, Value::Null] {
+                let lossless = !matches!(v, Value::Float(_) | Value::Decimal(_));
+                let mut k = key(&v);
+                k.push(0x77);
+                let mut buf = k.as_slice();
+                let back = decode_key_value(&mut buf).unwrap();
+                prop_assert_eq!(buf, &[0x77u8][..], "{:?} left bytes behind", v);
+                if lossless {
+                    prop_assert_eq!(back, v);
+                }
+            }
+        }
+
+        #[test]
+        fn test_partial_decode_matches_full_decode((a, b) in same_type_pair(), mask in 0u8..16) {
+            let row = vec![a, Value::Null, b, Value::Text("x\0y".into())];
+            let raw = encode_row(&row);
+            let slots: Vec<Option<usize>> =
+                (0..4).map(|i| (mask & (1 << i) != 0).then_some(3 - i)).collect();
+            let mut out = vec![Value::Null; 4];
+            decode_row_into(&raw, &slots, &mut out).unwrap();
+            for (slot, target) in slots.iter().enumerate() {
+                match target {
+                    Some(p) => prop_assert_eq!(&out[*p], &row[slot]),
+                    None => prop_assert_eq!(&out[3 - slot], &Value::Null),
+                }
+            }
+        }
+    }
+
     #[test]
     fn test_truncated_row_is_an_error_not_a_panic() {
         let row = encode_row(&[Value::Text("hello".into()), Value::Int(5)]);
         for cut in 0..row.len() {
             assert!(decode_row(&row[..cut]).is_err(), "cut {cut}");
+            let mut out = vec![Value::Null; 2];
+            assert!(
+                decode_row_into(&row[..cut], &[Some(0), Some(1)], &mut out).is_err(),
+                "cut {cut}"
+            );
         }
     }
 }

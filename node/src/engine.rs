@@ -48,6 +48,10 @@ pub(crate) struct EngineInner {
     pub options: EngineOptions,
     /// Change capture, once a listener is set (the server's change feeds).
     pub capture: std::sync::OnceLock<crate::changes::ChangeCapture>,
+    /// Parsed statements and their plans, shared by every session.
+    pub plans: crate::plan::PlanCache,
+    /// Orders catalog changes, so cached plans are used only where they are still right.
+    pub catalog_clock: Arc<crate::catalog::CatalogClock>,
 }
 
 /// An open database. Cheap to clone.
@@ -89,6 +93,8 @@ impl Engine {
                 stats: EngineStats::default(),
                 options: options.clone(),
                 capture: std::sync::OnceLock::new(),
+                plans: crate::plan::PlanCache::default(),
+                catalog_clock: Arc::default(),
             }),
         })
     }

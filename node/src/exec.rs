@@ -7,12 +7,16 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use crate::catalog::TableDef;
-use crate::encoding::{self, decode_row, encode_key, prefix_end};
+use crate::encoding::{self, encode_key, prefix_end};
 use crate::error::{Result, SqlError};
 use crate::expr::{self, BinOp, Expr, SubqueryKind};
 use crate::kv::KvTxn;
-use crate::plan::{Access, AggCall, AggFunc, JoinKind, KeyRange, Plan, SetOpKind, SortKey};
+use crate::plan::{
+    Access, AggCall, AggFunc, JoinAlgorithm, JoinKind, KeyRange, Plan, SetOpKind, SortKey,
+};
 use crate::types::Value;
 
 /// A row.
@@ -381,9 +385,10 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
             table,
             access,
             filter,
+            needed,
             ..
         } => {
-            let rows = scan_table(table, access, ctx)?;
+            let rows = scan_table(table, access, needed.as_deref(), ctx)?;
             match filter {
                 Some(f) => Box::new(rows.filter_map(move |r| match r {
                     Ok(row) => match holds(f, &row, ctx) {
@@ -409,10 +414,25 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
         }
         Plan::Project { input, exprs, .. } => {
             let rows = open(input, ctx)?;
-            Box::new(rows.map(move |r| {
-                let row = r?;
-                exprs.iter().map(|e| eval(e, &row, ctx)).collect()
-            }))
+            match column_permutation(exprs, input.width()) {
+                // Plain columns, each read once: the identity passes rows through, any other
+                // order moves the values instead of copying them.
+                Some(p)
+                    if p.iter().enumerate().all(|(i, &c)| i == c) && p.len() == input.width() =>
+                {
+                    rows
+                }
+                Some(p) => Box::new(rows.map(move |r| {
+                    let mut row = r?;
+                    Ok(p.iter()
+                        .map(|&c| std::mem::replace(&mut row[c], Value::Null))
+                        .collect())
+                })),
+                None => Box::new(rows.map(move |r| {
+                    let row = r?;
+                    exprs.iter().map(|e| eval(e, &row, ctx)).collect()
+                })),
+            }
         }
         Plan::Sort { input, keys } => {
             let mut rows: Vec<(Vec<Value>, Row)> = Vec::new();
@@ -483,7 +503,16 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
             kind,
             keys,
             condition,
+            algorithm: JoinAlgorithm::Hash,
         } => join(left, right, *kind, keys, condition.as_ref(), ctx)?,
+        Plan::Join {
+            left,
+            right,
+            kind,
+            keys,
+            condition,
+            algorithm: JoinAlgorithm::Merge,
+        } => merge_join(left, right, *kind, keys, condition.as_ref(), ctx)?,
         Plan::LookupJoin {
             left,
             table,
@@ -493,9 +522,11 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
             filter,
             kind,
             condition,
+            needed,
             ..
         } => {
             let width = columns.len();
+            let slots = Rc::new(slot_map(table, needed.as_deref()));
             Box::new(open(left, ctx)?.flat_map(move |r| {
                 let rows = lookup_join_row(
                     r,
@@ -506,6 +537,7 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
                     condition.as_ref(),
                     *kind,
                     width,
+                    &slots,
                     ctx,
                 );
                 match rows {
@@ -521,6 +553,18 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
             all,
         } => set_op(left, right, *kind, *all, ctx)?,
     })
+}
+
+/// The input positions of a projection made only of plain columns, each at most once.
+fn column_permutation(exprs: &[Expr], width: usize) -> Option<Vec<usize>> {
+    let mut seen = vec![false; width];
+    exprs
+        .iter()
+        .map(|e| match e {
+            Expr::Column(c) if *c < width && !std::mem::replace(&mut seen[*c], true) => Some(*c),
+            _ => None,
+        })
+        .collect()
 }
 
 fn row_key(row: &[Value]) -> Vec<u8> {
@@ -564,12 +608,32 @@ fn compare_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> std::cmp::Orderin
 
 /// Values of `table`'s columns (in column order) from a stored row.
 pub fn row_from_stored(table: &TableDef, raw: &[u8]) -> Result<Row> {
-    let slots = decode_row(raw)?;
-    Ok(table
+    row_from_slots(table, raw, &slot_map(table, None))
+}
+
+/// For each stored slot, the column position it decodes into, if that column is `needed`
+/// (`None`: every column).
+pub fn slot_map(table: &TableDef, needed: Option<&[bool]>) -> Vec<Option<usize>> {
+    let slots = table
         .columns
         .iter()
-        .map(|c| slots.get(c.slot as usize).cloned().unwrap_or(Value::Null))
-        .collect())
+        .map(|c| c.slot as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let mut map = vec![None; slots];
+    for (i, c) in table.columns.iter().enumerate() {
+        if needed.is_none_or(|n| n.get(i).copied().unwrap_or(true)) {
+            map[c.slot as usize] = Some(i);
+        }
+    }
+    map
+}
+
+/// Decodes a stored row through a [`slot_map`]: columns not in the map are NULL.
+pub fn row_from_slots(table: &TableDef, raw: &[u8], slots: &[Option<usize>]) -> Result<Row> {
+    let mut row = vec![Value::Null; table.columns.len()];
+    encoding::decode_row_into(raw, slots, &mut row)?;
+    Ok(row)
 }
 
 /// The key encoding of `v` as column `column`'s type. `Ok(None)` if the value cannot be of that
@@ -631,9 +695,11 @@ fn range_keys(
 fn scan_table<'a>(
     table: &'a Arc<TableDef>,
     access: &'a Access,
+    needed: Option<&[bool]>,
     ctx: &'a Ctx<'a>,
 ) -> Result<RowIter<'a>> {
-    let rows = scan_keyed(table, access, ctx)?;
+    let slots = Rc::new(slot_map(table, needed));
+    let rows = scan_keyed_with(table, access, slots, ctx)?;
     Ok(Box::new(rows.map(|r| r.map(|(_, row)| row))))
 }
 
@@ -647,6 +713,16 @@ pub fn scan_keyed<'a>(
     access: &'a Access,
     ctx: &'a Ctx<'a>,
 ) -> Result<KeyedIter<'a>> {
+    scan_keyed_with(table, access, Rc::new(slot_map(table, None)), ctx)
+}
+
+/// Like [`scan_keyed`], decoding only the columns `slots` maps (see [`slot_map`]).
+fn scan_keyed_with<'a>(
+    table: &'a TableDef,
+    access: &'a Access,
+    slots: Rc<Vec<Option<usize>>>,
+    ctx: &'a Ctx<'a>,
+) -> Result<KeyedIter<'a>> {
     let counter = match (access, ctx.stats) {
         (Access::IndexPoint { index, .. } | Access::IndexRange { index, .. }, Some(stats)) => {
             let c = stats.index(table.id, *index);
@@ -655,7 +731,7 @@ pub fn scan_keyed<'a>(
         }
         _ => None,
     };
-    let rows = scan_access(table, access, ctx)?;
+    let rows = scan_access(table, access, slots, ctx)?;
     Ok(Box::new(rows.map(move |r| {
         ctx.check()?;
         if let Some(c) = &counter {
@@ -668,11 +744,15 @@ pub fn scan_keyed<'a>(
 fn scan_access<'a>(
     table: &'a TableDef,
     access: &'a Access,
+    slots: Rc<Vec<Option<usize>>>,
     ctx: &'a Ctx<'a>,
 ) -> Result<KeyedIter<'a>> {
     let row_prefix = encoding::row_prefix(table.id);
-    let decode = move |r: Result<(Vec<u8>, Vec<u8>)>| {
-        r.and_then(|(k, v)| Ok((k, row_from_stored(table, &v)?)))
+    let decode = {
+        let slots = Rc::clone(&slots);
+        move |r: Result<(Vec<u8>, Vec<u8>)>| {
+            r.and_then(|(k, v)| Ok((k, row_from_slots(table, &v, &slots)?)))
+        }
     };
     Ok(match access {
         Access::Full => {
@@ -695,7 +775,7 @@ fn scan_access<'a>(
             }
             match ctx.txn.get(&key)? {
                 Some(raw) => Box::new(std::iter::once(
-                    row_from_stored(table, &raw).map(|r| (key, r)),
+                    row_from_slots(table, &raw, &slots).map(|r| (key, r)),
                 )),
                 None => Box::new(std::iter::empty()),
             }
@@ -707,7 +787,12 @@ fn scan_access<'a>(
                 None => Box::new(std::iter::empty()),
             }
         }
-        Access::IndexPoint { index, values, .. } => {
+        Access::IndexPoint {
+            index,
+            values,
+            covering,
+            ..
+        } => {
             let def = table
                 .indexes
                 .iter()
@@ -726,9 +811,19 @@ fn scan_access<'a>(
                 }
             }
             let end = prefix_end(&prefix);
-            index_rows(table, ctx.txn.scan(&prefix, end.as_deref())?, ctx)
+            let entries = ctx.txn.scan(&prefix, end.as_deref())?;
+            if *covering {
+                index_only_rows(table, def, entries, &slots)
+            } else {
+                index_rows(table, entries, slots, ctx)
+            }
         }
-        Access::IndexRange { index, range, .. } => {
+        Access::IndexRange {
+            index,
+            range,
+            covering,
+            ..
+        } => {
             let def = table
                 .indexes
                 .iter()
@@ -737,7 +832,14 @@ fn scan_access<'a>(
             let col = table.index_columns(def)[0];
             let prefix = encoding::index_prefix(table.id, *index);
             match range_keys(&prefix, table, col, range, ctx)? {
-                Some((start, end)) => index_rows(table, ctx.txn.scan(&start, end.as_deref())?, ctx),
+                Some((start, end)) => {
+                    let entries = ctx.txn.scan(&start, end.as_deref())?;
+                    if *covering {
+                        index_only_rows(table, def, entries, &slots)
+                    } else {
+                        index_rows(table, entries, slots, ctx)
+                    }
+                }
                 None => Box::new(std::iter::empty()),
             }
         }
@@ -748,15 +850,17 @@ fn scan_access<'a>(
 fn index_rows<'a>(
     table: &'a TableDef,
     entries: crate::kv::KvIter<'a>,
+    slots: Rc<Vec<Option<usize>>>,
     ctx: &'a Ctx<'a>,
 ) -> KeyedIter<'a> {
     let row_prefix = encoding::row_prefix(table.id);
     Box::new(entries.map(move |e| {
         let (_, pk) = e?;
-        let mut key = row_prefix.clone();
+        let mut key = Vec::with_capacity(row_prefix.len() + pk.len());
+        key.extend_from_slice(&row_prefix);
         key.extend_from_slice(&pk);
         match ctx.txn.get(&key)? {
-            Some(raw) => row_from_stored(table, &raw).map(|r| (key, r)),
+            Some(raw) => row_from_slots(table, &raw, &slots).map(|r| (key, r)),
             None => Err(SqlError::Storage(nq_storage::StorageError::Integrity(
                 format!(
                     "index entry of table {:?} points at a missing row",
@@ -764,6 +868,54 @@ fn index_rows<'a>(
                 ),
             ))),
         }
+    }))
+}
+
+/// Index-only scan: rows made from the index entries alone. An entry's key holds the index
+/// columns after the index prefix and its value the primary key, so every column in either
+/// can be produced without reading the row. Only columns `slots` maps are filled; the planner
+/// marks a scan covering only when that is all the query reads.
+fn index_only_rows<'a>(
+    table: &'a TableDef,
+    index: &crate::catalog::IndexDef,
+    entries: crate::kv::KvIter<'a>,
+    slots: &[Option<usize>],
+) -> KeyedIter<'a> {
+    let wanted = |c: usize| slots.contains(&Some(c));
+    let index_cols: Vec<(usize, bool)> = table
+        .index_columns(index)
+        .into_iter()
+        .map(|c| (c, wanted(c)))
+        .collect();
+    let pk_cols: Vec<(usize, bool)> = table
+        .pk_indices()
+        .into_iter()
+        .map(|c| (c, wanted(c)))
+        .collect();
+    let width = table.columns.len();
+    let skip = encoding::index_prefix(table.id, index.id).len();
+    let row_prefix = encoding::row_prefix(table.id);
+    Box::new(entries.map(move |e| {
+        let (k, pk) = e?;
+        let mut row = vec![Value::Null; width];
+        let mut rest = &k[skip..];
+        for &(c, want) in &index_cols {
+            let v = encoding::decode_key_value(&mut rest)?;
+            if want {
+                row[c] = v;
+            }
+        }
+        let mut rest = pk.as_slice();
+        for &(c, want) in &pk_cols {
+            let v = encoding::decode_key_value(&mut rest)?;
+            if want {
+                row[c] = v;
+            }
+        }
+        let mut key = Vec::with_capacity(row_prefix.len() + pk.len());
+        key.extend_from_slice(&row_prefix);
+        key.extend_from_slice(&pk);
+        Ok((key, row))
     }))
 }
 
@@ -782,20 +934,67 @@ pub fn pk_key(table: &TableDef, row: &[Value], rowid: Option<i64>) -> Vec<u8> {
     key
 }
 
+/// A running SUM: integers add up exactly in an `i128` (no DECIMAL arithmetic per row, and
+/// no overflow short of 2^64 rows), other numbers (DECIMAL, floats) through SQL addition.
+/// Integer sums come out as DECIMAL, as in PostgreSQL.
+#[derive(Clone)]
+struct SumState {
+    ints: i128,
+    any_int: bool,
+    other: Value,
+}
+
+impl SumState {
+    fn new() -> SumState {
+        SumState {
+            ints: 0,
+            any_int: false,
+            other: Value::Null,
+        }
+    }
+
+    fn add(&mut self, v: Value) -> Result<()> {
+        match v {
+            Value::Int(i) => {
+                self.ints += i128::from(i);
+                self.any_int = true;
+            }
+            other if self.other.is_null() => self.other = other,
+            other => self.other = crate::arith::add(&self.other, &other)?,
+        }
+        Ok(())
+    }
+
+    /// The sum, NULL if nothing was added.
+    fn finish(self) -> Result<Value> {
+        if !self.any_int {
+            return Ok(self.other);
+        }
+        let ints = rust_decimal::Decimal::try_from_i128_with_scale(self.ints, 0)
+            .map(Value::Decimal)
+            .map_err(|_| SqlError::Overflow("sum out of range for DECIMAL".into()))?;
+        if self.other.is_null() {
+            Ok(ints)
+        } else {
+            crate::arith::add(&self.other, &ints)
+        }
+    }
+}
+
 /// State of one aggregate over one group.
 #[derive(Clone)]
 enum Acc {
     Count(i64),
-    Sum(Value),
-    Avg(Value, i64),
+    Sum(SumState),
+    Avg(SumState, i64),
     MinMax(Value),
 }
 
 fn new_acc(call: &AggCall) -> Acc {
     match call.func {
         AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
-        AggFunc::Sum => Acc::Sum(Value::Null),
-        AggFunc::Avg => Acc::Avg(Value::Null, 0),
+        AggFunc::Sum => Acc::Sum(SumState::new()),
+        AggFunc::Avg => Acc::Avg(SumState::new(), 0),
         AggFunc::Min | AggFunc::Max => Acc::MinMax(Value::Null),
     }
 }
@@ -806,19 +1005,9 @@ fn feed(acc: &mut Acc, call: &AggCall, v: Value) -> Result<()> {
     }
     match acc {
         Acc::Count(n) => *n += 1,
-        Acc::Sum(s) => {
-            *s = if s.is_null() {
-                widen(v)
-            } else {
-                crate::arith::add(s, &v)?
-            }
-        }
+        Acc::Sum(s) => s.add(v)?,
         Acc::Avg(s, n) => {
-            *s = if s.is_null() {
-                widen(v)
-            } else {
-                crate::arith::add(s, &v)?
-            };
+            s.add(v)?;
             *n += 1;
         }
         Acc::MinMax(m) => {
@@ -841,28 +1030,63 @@ fn feed(acc: &mut Acc, call: &AggCall, v: Value) -> Result<()> {
     Ok(())
 }
 
-/// SUM and AVG of integers accumulate as DECIMAL, as in PostgreSQL, so they cannot overflow.
-fn widen(v: Value) -> Value {
-    match v {
-        Value::Int(i) => Value::Decimal(rust_decimal::Decimal::from(i)),
-        other => other,
-    }
-}
-
-fn finish(acc: Acc, call: &AggCall) -> Result<Value> {
+fn finish(acc: Acc) -> Result<Value> {
     Ok(match acc {
         Acc::Count(n) => Value::Int(n),
-        Acc::Sum(s) => s,
+        Acc::Sum(s) => s.finish()?,
         Acc::Avg(s, n) => {
             if n == 0 {
                 Value::Null
             } else {
-                let _ = call;
-                crate::arith::div(&s, &Value::Decimal(rust_decimal::Decimal::from(n)))?
+                crate::arith::div(
+                    &s.finish()?,
+                    &Value::Decimal(rust_decimal::Decimal::from(n)),
+                )?
             }
         }
         Acc::MinMax(m) => m,
     })
+}
+
+/// Appends the grouping key of `v` (see [`Value::group_key`]) to `out`; integers, the common
+/// case, skip the DECIMAL normalisation `group_key` does (an integer's is already normal).
+pub fn hash_key(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Int(i) => {
+            out.push(2);
+            let flags: u32 = if *i < 0 { 0x8000_0000 } else { 0 };
+            let magnitude = i.unsigned_abs();
+            out.extend_from_slice(&flags.to_le_bytes());
+            out.extend_from_slice(&(magnitude as u32).to_le_bytes());
+            out.extend_from_slice(&((magnitude >> 32) as u32).to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+        }
+        other => other.group_key(out),
+    }
+}
+
+/// Evaluates `e` over `row` and hands the value to `f`, without copying a plain column.
+fn with_value<T>(e: &Expr, row: &[Value], ctx: &Ctx<'_>, f: impl FnOnce(&Value) -> T) -> Result<T> {
+    match e {
+        Expr::Column(i) => Ok(f(&row[*i])),
+        other => Ok(f(&eval(other, row, ctx)?)),
+    }
+}
+
+/// Builds the hash key of `exprs` over `row` into `out` (cleared first). False if a value is
+/// NULL (a NULL join key matches nothing).
+fn join_key(exprs: &[&Expr], row: &[Value], ctx: &Ctx<'_>, out: &mut Vec<u8>) -> Result<bool> {
+    out.clear();
+    for e in exprs {
+        let null = with_value(e, row, ctx, |v| {
+            hash_key(v, out);
+            v.is_null()
+        })?;
+        if null {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn aggregate(input: &Plan, groups: &[Expr], aggs: &[AggCall], ctx: &Ctx<'_>) -> Result<Vec<Row>> {
@@ -871,18 +1095,28 @@ fn aggregate(input: &Plan, groups: &[Expr], aggs: &[AggCall], ctx: &Ctx<'_>) -> 
         accs: Vec<Acc>,
         seen: Vec<HashSet<Vec<u8>>>,
     }
-    let mut table: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut table: FxHashMap<Vec<u8>, usize> = FxHashMap::default();
     let mut out: Vec<Group> = Vec::new();
+    let mut key = Vec::new();
     for r in open(input, ctx)? {
         let row = r?;
-        let values = groups
-            .iter()
-            .map(|g| eval(g, &row, ctx))
-            .collect::<Result<Row>>()?;
-        let key = row_key(&values);
-        let idx = match table.get(&key) {
-            Some(&i) => i,
+        key.clear();
+        for g in groups {
+            with_value(g, &row, ctx, |v| hash_key(v, &mut key))?;
+        }
+        // Without GROUP BY every row feeds the one group.
+        let known = if groups.is_empty() {
+            (!out.is_empty()).then_some(0)
+        } else {
+            table.get(key.as_slice()).copied()
+        };
+        let idx = match known {
+            Some(i) => i,
             None => {
+                let values = groups
+                    .iter()
+                    .map(|g| eval(g, &row, ctx))
+                    .collect::<Result<Row>>()?;
                 ctx.charge(
                     key.len() + row_bytes(&values) + 64 * aggs.len(),
                     "Aggregate",
@@ -892,7 +1126,7 @@ fn aggregate(input: &Plan, groups: &[Expr], aggs: &[AggCall], ctx: &Ctx<'_>) -> 
                     accs: aggs.iter().map(new_acc).collect(),
                     seen: aggs.iter().map(|_| HashSet::new()).collect(),
                 });
-                table.insert(key, out.len() - 1);
+                table.insert(key.clone(), out.len() - 1);
                 out.len() - 1
             }
         };
@@ -922,12 +1156,124 @@ fn aggregate(input: &Plan, groups: &[Expr], aggs: &[AggCall], ctx: &Ctx<'_>) -> 
     out.into_iter()
         .map(|g| {
             let mut row = g.values;
-            for (acc, call) in g.accs.into_iter().zip(aggs) {
-                row.push(finish(acc, call)?);
+            for acc in g.accs {
+                row.push(finish(acc)?);
             }
             Ok(row)
         })
         .collect()
+}
+
+/// End of a hash chain.
+const NO_ROW: u32 = u32::MAX;
+
+/// A hash join (a nested loop without keys), streaming the left input through a table built
+/// over the right one. Rows of a key are chained through `next` in build order.
+struct HashJoin<'a> {
+    left: RowIter<'a>,
+    right: Vec<Row>,
+    /// First right row of each key.
+    heads: FxHashMap<Vec<u8>, u32>,
+    /// Next right row with the same key.
+    next: Vec<u32>,
+    left_keys: Vec<&'a Expr>,
+    nested_loop: bool,
+    condition: Option<&'a Expr>,
+    kind: JoinKind,
+    ctx: &'a Ctx<'a>,
+    /// Right rows that found a partner (RIGHT and FULL joins).
+    matched: Vec<bool>,
+    left_width: usize,
+    right_width: usize,
+    /// The left row being joined, the next candidate and whether it matched yet.
+    current: Option<(Row, u32, bool)>,
+    left_done: bool,
+    /// Next right row to consider for the unmatched tail of RIGHT and FULL joins.
+    tail: usize,
+    key: Vec<u8>,
+}
+
+impl Iterator for HashJoin<'_> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        loop {
+            if let Some((lrow, cursor, found)) = &mut self.current {
+                while *cursor != NO_ROW {
+                    let i = *cursor as usize;
+                    *cursor = if self.nested_loop {
+                        if i + 1 < self.right.len() {
+                            (i + 1) as u32
+                        } else {
+                            NO_ROW
+                        }
+                    } else {
+                        self.next[i]
+                    };
+                    if let Err(e) = self.ctx.check() {
+                        return Some(Err(e));
+                    }
+                    let mut joined = Vec::with_capacity(self.left_width + self.right_width);
+                    joined.extend_from_slice(lrow);
+                    joined.extend_from_slice(&self.right[i]);
+                    let ok = match self.condition {
+                        Some(c) => match holds(c, &joined, self.ctx) {
+                            Ok(ok) => ok,
+                            Err(e) => return Some(Err(e)),
+                        },
+                        None => true,
+                    };
+                    if ok {
+                        *found = true;
+                        if let Some(m) = self.matched.get_mut(i) {
+                            *m = true;
+                        }
+                        return Some(Ok(joined));
+                    }
+                }
+                let (lrow, _, found) = self.current.take().expect("current row");
+                if !found && matches!(self.kind, JoinKind::Left | JoinKind::Full) {
+                    let mut joined = lrow;
+                    joined.extend(std::iter::repeat_n(Value::Null, self.right_width));
+                    return Some(Ok(joined));
+                }
+                continue;
+            }
+            if !self.left_done {
+                match self.left.next() {
+                    None => self.left_done = true,
+                    Some(Err(e)) => return Some(Err(e)),
+                    Some(Ok(lrow)) => {
+                        let first = if self.nested_loop {
+                            if self.right.is_empty() { NO_ROW } else { 0 }
+                        } else {
+                            match join_key(&self.left_keys, &lrow, self.ctx, &mut self.key) {
+                                Ok(true) => self
+                                    .heads
+                                    .get(self.key.as_slice())
+                                    .copied()
+                                    .unwrap_or(NO_ROW),
+                                Ok(false) => NO_ROW,
+                                Err(e) => return Some(Err(e)),
+                            }
+                        };
+                        self.current = Some((lrow, first, false));
+                    }
+                }
+                continue;
+            }
+            while self.tail < self.matched.len() {
+                let i = self.tail;
+                self.tail += 1;
+                if !self.matched[i] {
+                    let mut joined = vec![Value::Null; self.left_width];
+                    joined.extend_from_slice(&self.right[i]);
+                    return Some(Ok(joined));
+                }
+            }
+            return None;
+        }
+    }
 }
 
 fn join<'a>(
@@ -944,85 +1290,214 @@ fn join<'a>(
         ctx.charge(row_bytes(&row) + 16, "Hash Join")?;
         right_rows.push(row);
     }
-    let right_width = right.width();
-    let left_width = left.width();
-    // Hash table over the right side's key values; rows with a NULL key never match.
-    let mut buckets: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+    if right_rows.len() >= NO_ROW as usize {
+        return Err(SqlError::Unsupported(
+            "a hash join build side of 2^32 rows or more".into(),
+        ));
+    }
+    // Rows with a NULL key never match and are left out of the table. Building from the last
+    // row to the first makes each chain run in build order.
+    let right_keys: Vec<&Expr> = keys.iter().map(|(_, r)| r).collect();
+    let mut heads: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
+    let mut next = Vec::new();
     if !keys.is_empty() {
-        for (i, row) in right_rows.iter().enumerate() {
-            let vals = keys
-                .iter()
-                .map(|(_, r)| eval(r, row, ctx))
-                .collect::<Result<Vec<_>>>()?;
-            if vals.iter().any(Value::is_null) {
+        next = vec![NO_ROW; right_rows.len()];
+        let mut key = Vec::new();
+        for (i, row) in right_rows.iter().enumerate().rev() {
+            if !join_key(&right_keys, row, ctx, &mut key)? {
                 continue;
             }
-            buckets.entry(row_key(&vals)).or_default().push(i);
+            match heads.get_mut(key.as_slice()) {
+                Some(head) => {
+                    next[i] = *head;
+                    *head = i as u32;
+                }
+                None => {
+                    heads.insert(key.clone(), i as u32);
+                }
+            }
         }
     }
-    let matched = Rc::new(RefCell::new(vec![false; right_rows.len()]));
-    let marks = Rc::clone(&matched);
-    let right_rows = Arc::new(right_rows);
-    let all: Vec<usize> = (0..right_rows.len()).collect();
-    let rr = Arc::clone(&right_rows);
-    let probe = open(left, ctx)?.map(move |r| -> Result<Vec<Row>> {
-        let lrow = r?;
-        let candidates: &[usize] = if keys.is_empty() {
-            &all
-        } else {
-            let vals = keys
-                .iter()
-                .map(|(l, _)| eval(l, &lrow, ctx))
-                .collect::<Result<Vec<_>>>()?;
-            if vals.iter().any(Value::is_null) {
-                &[]
-            } else {
-                buckets
-                    .get(&row_key(&vals))
-                    .map_or(&[][..], |v| v.as_slice())
-            }
-        };
-        let mut out = Vec::new();
-        for &i in candidates {
-            ctx.check()?;
-            let mut joined = lrow.clone();
-            joined.extend(rr[i].iter().cloned());
-            let ok = match condition {
-                Some(c) => holds(c, &joined, ctx)?,
-                None => true,
+    let matched = if matches!(kind, JoinKind::Right | JoinKind::Full) {
+        vec![false; right_rows.len()]
+    } else {
+        Vec::new()
+    };
+    Ok(Box::new(HashJoin {
+        left: open(left, ctx)?,
+        right: right_rows,
+        heads,
+        next,
+        left_keys: keys.iter().map(|(l, _)| l).collect(),
+        nested_loop: keys.is_empty(),
+        condition,
+        kind,
+        ctx,
+        matched,
+        left_width: left.width(),
+        right_width: right.width(),
+        current: None,
+        left_done: false,
+        tail: 0,
+        key: Vec::new(),
+    }))
+}
+
+/// Compares join key values of inputs sorted by [`Value::total_cmp`].
+fn cmp_key_values(a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let o = x.total_cmp(y);
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// A merge join of inputs sorted ascending on their keys (NULLs first): one pass over each,
+/// holding only the right rows of the current key. INNER and LEFT.
+struct MergeJoin<'a> {
+    left: RowIter<'a>,
+    right: std::iter::Peekable<RowIter<'a>>,
+    left_keys: Vec<&'a Expr>,
+    right_keys: Vec<&'a Expr>,
+    condition: Option<&'a Expr>,
+    kind: JoinKind,
+    ctx: &'a Ctx<'a>,
+    right_width: usize,
+    /// The right rows of the key last matched, with that key.
+    group: Vec<Row>,
+    group_key: Option<Vec<Value>>,
+    /// The left row being joined, the next group row to try and whether it matched yet.
+    current: Option<(Row, usize, bool)>,
+}
+
+fn keys_of(exprs: &[&Expr], row: &[Value], ctx: &Ctx<'_>) -> Result<Vec<Value>> {
+    exprs.iter().map(|e| eval(e, row, ctx)).collect()
+}
+
+impl MergeJoin<'_> {
+    /// Makes `group` the right rows whose key equals `key` (empty if none), reading past
+    /// smaller keys. The right input only moves forward, as the left keys only grow.
+    fn seek(&mut self, key: &[Value]) -> Result<()> {
+        if self.group_key.as_deref() == Some(key) {
+            return Ok(());
+        }
+        if let Some(g) = &self.group_key
+            && cmp_key_values(g, key) == std::cmp::Ordering::Greater
+        {
+            return Err(SqlError::Invalid(
+                "merge join input is not sorted on its keys".into(),
+            ));
+        }
+        self.group.clear();
+        self.group_key = Some(key.to_vec());
+        loop {
+            let Some(peeked) = self.right.peek() else {
+                return Ok(());
             };
-            if ok {
-                marks.borrow_mut()[i] = true;
-                out.push(joined);
+            let row = match peeked {
+                Ok(row) => row,
+                Err(_) => return Err(self.right.next().expect("peeked").expect_err("error")),
+            };
+            let rk = keys_of(&self.right_keys, row, self.ctx)?;
+            match cmp_key_values(&rk, key) {
+                std::cmp::Ordering::Less => {
+                    self.right.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    let row = self.right.next().expect("peeked")?;
+                    self.ctx.charge(row_bytes(&row) + 16, "Merge Join")?;
+                    self.group.push(row);
+                }
+                std::cmp::Ordering::Greater => return Ok(()),
             }
         }
-        if out.is_empty() && matches!(kind, JoinKind::Left | JoinKind::Full) {
-            let mut joined = lrow;
-            joined.extend(std::iter::repeat_n(Value::Null, right_width));
-            out.push(joined);
-        }
-        Ok(out)
-    });
-    // Drain the probe side first when unmatched right rows must follow.
-    if matches!(kind, JoinKind::Right | JoinKind::Full) {
-        let mut rows = Vec::new();
-        for batch in probe {
-            rows.extend(batch?);
-        }
-        let flags = matched.borrow();
-        for (i, m) in flags.iter().enumerate() {
-            if !m {
-                let mut joined = vec![Value::Null; left_width];
-                joined.extend(right_rows[i].iter().cloned());
-                rows.push(joined);
-            }
-        }
-        return Ok(Box::new(rows.into_iter().map(Ok)));
     }
-    Ok(Box::new(probe.flat_map(|batch| match batch {
-        Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
-        Err(e) => vec![Err(e)],
-    })))
+}
+
+impl Iterator for MergeJoin<'_> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        loop {
+            if let Some((lrow, at, found)) = &mut self.current {
+                while *at < self.group.len() {
+                    let i = *at;
+                    *at += 1;
+                    if let Err(e) = self.ctx.check() {
+                        return Some(Err(e));
+                    }
+                    let mut joined = Vec::with_capacity(lrow.len() + self.right_width);
+                    joined.extend_from_slice(lrow);
+                    joined.extend_from_slice(&self.group[i]);
+                    let ok = match self.condition {
+                        Some(c) => match holds(c, &joined, self.ctx) {
+                            Ok(ok) => ok,
+                            Err(e) => return Some(Err(e)),
+                        },
+                        None => true,
+                    };
+                    if ok {
+                        *found = true;
+                        return Some(Ok(joined));
+                    }
+                }
+                let (lrow, _, found) = self.current.take().expect("current row");
+                if !found && self.kind == JoinKind::Left {
+                    let mut joined = lrow;
+                    joined.extend(std::iter::repeat_n(Value::Null, self.right_width));
+                    return Some(Ok(joined));
+                }
+                continue;
+            }
+            let lrow = match self.left.next()? {
+                Ok(row) => row,
+                Err(e) => return Some(Err(e)),
+            };
+            let key = match keys_of(&self.left_keys, &lrow, self.ctx) {
+                Ok(k) => k,
+                Err(e) => return Some(Err(e)),
+            };
+            if key.iter().any(Value::is_null) {
+                // A NULL key matches nothing; the right input stays where it is.
+                self.current = Some((lrow, usize::MAX, false));
+                continue;
+            }
+            if let Err(e) = self.seek(&key) {
+                return Some(Err(e));
+            }
+            self.current = Some((lrow, 0, false));
+        }
+    }
+}
+
+fn merge_join<'a>(
+    left: &'a Plan,
+    right: &'a Plan,
+    kind: JoinKind,
+    keys: &'a [(Expr, Expr)],
+    condition: Option<&'a Expr>,
+    ctx: &'a Ctx<'a>,
+) -> Result<RowIter<'a>> {
+    if !matches!(kind, JoinKind::Inner | JoinKind::Left) || keys.is_empty() {
+        return Err(SqlError::Invalid(
+            "merge join needs keys and an INNER or LEFT join".into(),
+        ));
+    }
+    Ok(Box::new(MergeJoin {
+        left: open(left, ctx)?,
+        right: open(right, ctx)?.peekable(),
+        left_keys: keys.iter().map(|(l, _)| l).collect(),
+        right_keys: keys.iter().map(|(_, r)| r).collect(),
+        condition,
+        kind,
+        ctx,
+        right_width: right.width(),
+        group: Vec::new(),
+        group_key: None,
+        current: None,
+    }))
 }
 
 /// One outer row of an index nested-loop join: the matching rows of `table`, joined.
@@ -1036,6 +1511,7 @@ fn lookup_join_row(
     condition: Option<&Expr>,
     kind: JoinKind,
     width: usize,
+    slots: &Rc<Vec<Option<usize>>>,
     ctx: &Ctx<'_>,
 ) -> Result<Vec<Row>> {
     let lrow = left?;
@@ -1048,10 +1524,11 @@ fn lookup_join_row(
                 index: *id,
                 name: name.clone(),
                 values: vec![Expr::Literal(key)],
+                covering: false,
             },
         };
         let matches: Vec<(Vec<u8>, Row)> =
-            scan_keyed(table, &access, ctx)?.collect::<Result<_>>()?;
+            scan_keyed_with(table, &access, Rc::clone(slots), ctx)?.collect::<Result<_>>()?;
         for (_, rrow) in matches {
             if let Some(f) = filter
                 && !holds(f, &rrow, ctx)?
@@ -1136,4 +1613,124 @@ fn set_op<'a>(
         }
     }
     Ok(Box::new(out.into_iter().map(Ok)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::OutColumn;
+    use crate::types::DataType;
+    use proptest::prelude::*;
+
+    fn values(rows: &[(Option<i64>, i64)], table: &str) -> Plan {
+        Plan::Values {
+            rows: rows
+                .iter()
+                .map(|(k, v)| {
+                    vec![
+                        Expr::Literal(k.map_or(Value::Null, Value::Int)),
+                        Expr::Literal(Value::Int(*v)),
+                    ]
+                })
+                .collect(),
+            columns: ["k", "v"]
+                .iter()
+                .map(|n| OutColumn {
+                    table: Some(table.into()),
+                    name: (*n).into(),
+                    data_type: DataType::BigInt,
+                })
+                .collect(),
+        }
+    }
+
+    fn run(
+        left: &[(Option<i64>, i64)],
+        right: &[(Option<i64>, i64)],
+        kind: JoinKind,
+        algorithm: JoinAlgorithm,
+        condition: Option<Expr>,
+    ) -> Vec<Row> {
+        let plan = Plan::Join {
+            left: Box::new(values(left, "l")),
+            right: Box::new(values(right, "r")),
+            kind,
+            keys: vec![(Expr::Column(0), Expr::Column(0))],
+            condition,
+            algorithm,
+        };
+        let txn = crate::bind::tests_no_txn();
+        let ctx = Ctx::new(&txn, &[]);
+        let mut rows = open(&plan, &ctx)
+            .unwrap()
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        rows.sort_by(|a, b| cmp_key_values(a, b));
+        rows
+    }
+
+    fn sorted_input() -> impl Strategy<Value = Vec<(Option<i64>, i64)>> {
+        proptest::collection::vec((proptest::option::of(0i64..6), 0i64..100), 0..12).prop_map(
+            |mut rows| {
+                rows.sort_by(|a, b| {
+                    let key = |k: &Option<i64>| k.map_or(Value::Null, Value::Int);
+                    key(&a.0).total_cmp(&key(&b.0))
+                });
+                rows
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn test_merge_join_matches_hash_join(
+            left in sorted_input(),
+            right in sorted_input(),
+            left_join in any::<bool>(),
+            with_condition in any::<bool>(),
+        ) {
+            let kind = if left_join { JoinKind::Left } else { JoinKind::Inner };
+            // l.v < r.v + 50 over the joined row (l.k, l.v, r.k, r.v).
+            let condition = with_condition.then(|| Expr::Binary(
+                BinOp::Lt,
+                Box::new(Expr::Column(1)),
+                Box::new(Expr::Binary(BinOp::Add, Box::new(Expr::Column(3)), Box::new(Expr::lit(Value::Int(50))))),
+            ));
+            let hash = run(&left, &right, kind, JoinAlgorithm::Hash, condition.clone());
+            let merge = run(&left, &right, kind, JoinAlgorithm::Merge, condition);
+            prop_assert_eq!(merge, hash);
+        }
+    }
+
+    #[test]
+    fn test_hash_key_of_integers_is_their_group_key() {
+        for i in [
+            0,
+            1,
+            -1,
+            42,
+            -42,
+            i64::MAX,
+            i64::MIN,
+            1 << 32,
+            -(1 << 32),
+            4_294_967_295,
+        ] {
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            hash_key(&Value::Int(i), &mut fast);
+            Value::Int(i).group_key(&mut slow);
+            assert_eq!(fast, slow, "{i}");
+        }
+    }
+
+    #[test]
+    fn test_integer_sums_are_exact_decimals() {
+        let mut s = SumState::new();
+        for _ in 0..4 {
+            s.add(Value::Int(i64::MAX)).unwrap();
+        }
+        let expected = rust_decimal::Decimal::from(i64::MAX) * rust_decimal::Decimal::from(4);
+        assert_eq!(s.finish().unwrap(), Value::Decimal(expected));
+        assert_eq!(SumState::new().finish().unwrap(), Value::Null);
+    }
 }

@@ -2,7 +2,7 @@
 //! index each scan uses.
 
 use crate::expr::Expr;
-use crate::plan::{Access, AggFunc, JoinKind, Plan, SetOpKind};
+use crate::plan::{Access, AggFunc, JoinAlgorithm, JoinKind, Plan, SetOpKind};
 use crate::stats::Profile;
 use crate::tablestats::TableStats;
 
@@ -60,12 +60,26 @@ fn walk(
                     "Primary Key Range Scan on {name} ({})",
                     table.primary_key_name
                 ),
-                Access::IndexPoint { name: index, .. } => {
-                    format!("Index Lookup on {name} using {index}")
-                }
-                Access::IndexRange { name: index, .. } => {
-                    format!("Index Range Scan on {name} using {index}")
-                }
+                Access::IndexPoint {
+                    name: index,
+                    covering: false,
+                    ..
+                } => format!("Index Lookup on {name} using {index}"),
+                Access::IndexPoint {
+                    name: index,
+                    covering: true,
+                    ..
+                } => format!("Index Only Scan on {name} using {index} (lookup)"),
+                Access::IndexRange {
+                    name: index,
+                    covering: false,
+                    ..
+                } => format!("Index Range Scan on {name} using {index}"),
+                Access::IndexRange {
+                    name: index,
+                    covering: true,
+                    ..
+                } => format!("Index Only Scan on {name} using {index} (range)"),
             };
             match filter {
                 Some(f) => format!("{how} (filter: {})", show(f)),
@@ -103,6 +117,7 @@ fn walk(
             kind,
             keys,
             condition,
+            algorithm,
             ..
         } => {
             let k = match kind {
@@ -113,6 +128,8 @@ fn walk(
             };
             let algo = if keys.is_empty() {
                 format!("Nested Loop {k} Join")
+            } else if *algorithm == JoinAlgorithm::Merge {
+                format!("Merge {k} Join ({} keys)", keys.len())
             } else {
                 format!("Hash {k} Join ({} keys)", keys.len())
             };

@@ -34,6 +34,9 @@ pub enum Access {
         name: String,
         /// The key values.
         values: Vec<Expr>,
+        /// Index-only: every column the query reads is in the index entry (its columns and
+        /// the primary key), so rows are not fetched.
+        covering: bool,
     },
     /// Rows found through index `index` whose first column lies in a range.
     IndexRange {
@@ -43,6 +46,8 @@ pub enum Access {
         name: String,
         /// The range.
         range: KeyRange,
+        /// Index-only (see [`Access::IndexPoint`]).
+        covering: bool,
     },
 }
 
@@ -53,6 +58,16 @@ pub struct KeyRange {
     pub low: Option<(Expr, bool)>,
     /// Upper bound and whether it is inclusive.
     pub high: Option<(Expr, bool)>,
+}
+
+/// How a join with equi-join keys runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinAlgorithm {
+    /// Builds a hash table over the right input and streams the left through it (a nested
+    /// loop when there are no keys).
+    Hash,
+    /// Both inputs arrive sorted ascending on their keys (NULLs first); one pass over each.
+    Merge,
 }
 
 /// Join types.
@@ -142,6 +157,9 @@ pub enum Plan {
         filter: Option<Expr>,
         /// Output columns (the table's columns).
         columns: Vec<OutColumn>,
+        /// The columns anything above reads (`None`: all). The others are not decoded and
+        /// come out as NULL, which keeps column positions unchanged.
+        needed: Option<Vec<bool>>,
     },
     /// Keeps rows where the predicate is true.
     Filter {
@@ -204,6 +222,8 @@ pub enum Plan {
         keys: Vec<(Expr, Expr)>,
         /// Remaining condition over the joined row.
         condition: Option<Expr>,
+        /// Hash (or nested loop) or merge.
+        algorithm: JoinAlgorithm,
     },
     /// Index nested-loop join: for each left row, looks the right table up by its primary key
     /// or an index with the left row's key value. Output is left columns then the table's.
@@ -226,6 +246,8 @@ pub enum Plan {
         kind: JoinKind,
         /// Remaining condition over the joined row.
         condition: Option<Expr>,
+        /// The table's columns anything reads (`None`: all), as for [`Plan::Scan`].
+        needed: Option<Vec<bool>>,
     },
     /// UNION / INTERSECT / EXCEPT.
     SetOp {
@@ -270,5 +292,86 @@ impl Plan {
     /// Number of output columns.
     pub fn width(&self) -> usize {
         self.columns().len()
+    }
+}
+
+/// Statements by SQL text, parsed once, with the plan last built for them. An engine keeps one
+/// for all its sessions. Plans are tagged with the catalog epoch they were built under (see
+/// [`crate::catalog::CatalogClock`]) and used only by transactions that see exactly that
+/// catalog; parameters stay parameters in a cached plan, so one plan serves every value.
+#[derive(Debug, Default)]
+pub struct PlanCache {
+    entries: parking_lot::Mutex<std::collections::HashMap<String, Arc<CachedStatement>>>,
+}
+
+/// One cached statement.
+#[derive(Debug)]
+pub struct CachedStatement {
+    /// The parsed statement.
+    pub statement: sqlparser::ast::Statement,
+    /// Its text with literals replaced (the `nq_stat_statements` key).
+    pub normalized: String,
+    plan: parking_lot::Mutex<Option<(u64, Arc<Plan>)>>,
+}
+
+impl CachedStatement {
+    /// The plan cached under catalog epoch `epoch`, if any.
+    pub fn plan(&self, epoch: u64) -> Option<Arc<Plan>> {
+        match &*self.plan.lock() {
+            Some((e, plan)) if *e == epoch => Some(Arc::clone(plan)),
+            _ => None,
+        }
+    }
+
+    /// Caches `plan`, built under catalog epoch `epoch`.
+    pub fn set_plan(&self, epoch: u64, plan: Arc<Plan>) {
+        *self.plan.lock() = Some((epoch, plan));
+    }
+}
+
+/// Longest SQL text cached: longer ones are bulk statements (multi-row INSERTs with literal
+/// values) that seldom repeat.
+const MAX_CACHED_SQL: usize = 2048;
+/// Statements cached; when full the cache starts over.
+const MAX_CACHED_STATEMENTS: usize = 1024;
+
+impl PlanCache {
+    /// The cached statement for `sql`.
+    pub fn get(&self, sql: &str) -> Option<Arc<CachedStatement>> {
+        self.entries.lock().get(sql).cloned()
+    }
+
+    /// Caches `statements`, the parse of `sql`, if it is one statement short enough to be
+    /// worth it; returns the entry, or gives the statements back.
+    pub fn insert(
+        &self,
+        sql: &str,
+        mut statements: Vec<sqlparser::ast::Statement>,
+    ) -> Result<Arc<CachedStatement>, Vec<sqlparser::ast::Statement>> {
+        if statements.len() != 1 || sql.len() > MAX_CACHED_SQL {
+            return Err(statements);
+        }
+        let statement = statements.pop().expect("one statement");
+        let entry = Arc::new(CachedStatement {
+            normalized: crate::stats::normalize(&statement),
+            statement,
+            plan: parking_lot::Mutex::new(None),
+        });
+        let mut entries = self.entries.lock();
+        if entries.len() >= MAX_CACHED_STATEMENTS {
+            entries.clear();
+        }
+        entries.insert(sql.to_string(), Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    /// Number of cached statements.
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    /// True if nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

@@ -30,6 +30,8 @@ pub struct Session {
     /// An error happened inside the explicit transaction: only ROLLBACK (or COMMIT, which then
     /// rolls back) is accepted, as in PostgreSQL.
     failed: bool,
+    /// The plan-cache entry of the statement being run, if it came from the cache.
+    cached: Option<std::sync::Arc<crate::plan::CachedStatement>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -61,6 +63,7 @@ impl Session {
             savepoints: Vec::new(),
             cancel: Default::default(),
             failed: false,
+            cached: None,
         }
     }
 
@@ -90,7 +93,10 @@ impl Session {
     }
 
     fn begin(&self) -> Result<Box<dyn KvTxn>> {
-        Ok(Box::new(self.engine.inner.store.begin()?))
+        Ok(Box::new(catalog::ClockedTxn::new(
+            Box::new(self.engine.inner.store.begin()?),
+            std::sync::Arc::clone(&self.engine.inner.catalog_clock),
+        )))
     }
 
     fn run(&mut self, stmt: &Statement, params: &[Value]) -> Result<StatementResult> {
@@ -275,9 +281,15 @@ impl Session {
                 self.cancel
                     .store(false, std::sync::atomic::Ordering::Relaxed);
                 let limits = self.limits();
+                // The cached plan belongs to the statement the cache entry holds, not to one
+                // run on its behalf (EXECUTE of a prepared statement).
+                let cached = self
+                    .cached
+                    .as_deref()
+                    .filter(|c| std::ptr::eq(&c.statement, other));
                 match self.txn.as_mut() {
                     Some(txn) => {
-                        let r = execute(&self.engine, txn.as_mut(), other, params, &limits);
+                        let r = execute(&self.engine, txn.as_mut(), other, params, &limits, cached);
                         if r.is_err() {
                             self.failed = true;
                         }
@@ -285,7 +297,7 @@ impl Session {
                     }
                     None => {
                         let mut txn = self.begin()?;
-                        match execute(&self.engine, txn.as_mut(), other, params, &limits) {
+                        match execute(&self.engine, txn.as_mut(), other, params, &limits, cached) {
                             Ok(r) => {
                                 self.engine.commit(txn)?;
                                 Ok(r)
@@ -309,11 +321,26 @@ fn execute(
     stmt: &Statement,
     params: &[Value],
     limits: &crate::exec::Limits,
+    cached: Option<&crate::plan::CachedStatement>,
 ) -> Result<StatementResult> {
     let stats = &engine.inner.stats;
     match stmt {
         Statement::Query(q) => {
-            let plan = Binder::new(&*txn).with_stats(stats).query(q)?;
+            let epoch = cached.and_then(|_| engine.inner.catalog_clock.epoch_for(txn.start_ts()));
+            let plan = match (cached, epoch) {
+                (Some(c), Some(e)) => match c.plan(e) {
+                    Some(plan) => plan,
+                    None => {
+                        let mut binder = Binder::new(&*txn).with_stats(stats);
+                        let plan = std::sync::Arc::new(binder.query(q)?);
+                        if binder.cacheable {
+                            c.set_plan(e, std::sync::Arc::clone(&plan));
+                        }
+                        plan
+                    }
+                },
+                _ => std::sync::Arc::new(Binder::new(&*txn).with_stats(stats).query(q)?),
+            };
             if !q.locks.is_empty() {
                 lock_rows(txn, &plan, params)?;
             }
@@ -514,13 +541,30 @@ fn dml_result(tag: &str, r: dml::DmlResult) -> Result<StatementResult> {
 
 impl SqlExecutor for Session {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<Vec<StatementResult>> {
-        let statements = crate::parse::parse(sql)?;
+        let plans = &self.engine.inner.plans;
+        let (cached, parsed) = match plans.get(sql) {
+            Some(c) => (Some(c), Vec::new()),
+            None => match plans.insert(sql, crate::parse::parse(sql)?) {
+                Ok(c) => (Some(c), Vec::new()),
+                Err(parsed) => (None, parsed),
+            },
+        };
+        let statements = match &cached {
+            Some(c) => std::slice::from_ref(&c.statement),
+            None => parsed.as_slice(),
+        };
         let mut out = Vec::with_capacity(statements.len());
-        for stmt in &statements {
+        for stmt in statements {
             let began = Instant::now();
-            let mut r = self.run(stmt, params)?;
+            self.cached.clone_from(&cached);
+            let r = self.run(stmt, params);
+            self.cached = None;
+            let mut r = r?;
             r.elapsed = began.elapsed();
-            let query = crate::stats::normalize(stmt);
+            let query = match &cached {
+                Some(c) => c.normalized.clone(),
+                None => crate::stats::normalize(stmt),
+            };
             let rows = if r.columns.is_empty() {
                 r.rows_affected
             } else {
