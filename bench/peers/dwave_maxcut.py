@@ -3,13 +3,13 @@
 
 Usage:
     dwave_maxcut.py --probe
-    dwave_maxcut.py FILE NUM_READS NUM_SWEEPS SEED
+    dwave_maxcut.py FILE NUM_READS NUM_SWEEPS SEED [BETA_HOT BETA_COLD]
 
 FILE is a G-set/rudy graph (`n m`, then `i j [w]` lines with 1-based nodes; a missing weight
 is 1). The graph becomes the spin model E(s) = sum_uv (w/2) s_u s_v - W/2, whose energy is
 minus the cut, exactly as nq-quantum encodes it. The sampler runs with its defaults (geometric
 beta schedule over its default beta range, sequential Metropolis sweeps) and the given reads,
-sweeps and seed.
+sweeps and seed; BETA_HOT and BETA_COLD, when given, replace its default beta range.
 
 Prints one JSON object on stdout: the library version, the wall time of the `sample` call
 (building the model from arrays happens before the timer starts), the sampler's own
@@ -55,10 +55,13 @@ def main(argv):
     if argv[1:] == ["--probe"]:
         print(json.dumps({"version": version}))
         return 0
-    if len(argv) != 5:
+    if len(argv) not in (5, 7):
         print(__doc__, file=sys.stderr)
         return 2
     path, num_reads, num_sweeps, seed = argv[1], int(argv[2]), int(argv[3]), int(argv[4])
+    options = {}
+    if len(argv) == 7:
+        options["beta_range"] = [float(argv[5]), float(argv[6])]
     nodes, us, vs, ws = read_gset(path)
     weights = numpy.asarray(ws, dtype=numpy.float64)
     bqm = dimod.BinaryQuadraticModel.from_numpy_vectors(
@@ -70,7 +73,9 @@ def main(argv):
     )
     sampler = SimulatedAnnealingSampler()
     started = time.perf_counter()
-    result = sampler.sample(bqm, num_reads=num_reads, num_sweeps=num_sweeps, seed=seed)
+    result = sampler.sample(
+        bqm, num_reads=num_reads, num_sweeps=num_sweeps, seed=seed, **options
+    )
     seconds = time.perf_counter() - started
 
     order = list(range(nodes))

@@ -32,6 +32,7 @@ pub use sa::SimulatedAnnealing;
 pub(crate) use sa::collect_reads as collect_samples;
 pub use schedule::BetaSchedule;
 pub use schedule::default_beta_range;
+pub use schedule::focused_beta_range;
 pub use sqa::GammaSchedule;
 pub use sqa::SimulatedQuantumAnnealing;
 
