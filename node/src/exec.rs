@@ -1396,9 +1396,8 @@ impl MergeJoin<'_> {
             let Some(peeked) = self.right.peek() else {
                 return Ok(());
             };
-            let row = match peeked {
-                Ok(row) => row,
-                Err(_) => return Err(self.right.next().expect("peeked").expect_err("error")),
+            let Ok(row) = peeked else {
+                return Err(self.right.next().expect("peeked").expect_err("error"));
             };
             let rk = keys_of(&self.right_keys, row, self.ctx)?;
             match cmp_key_values(&rk, key) {
