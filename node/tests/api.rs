@@ -633,6 +633,28 @@ async fn rate_limits_answer_429() {
     // Health is not rate limited per key.
     assert_eq!(s.get("/health", "").await.0, StatusCode::OK);
     s.stop().await;
+
+    // Per client address: counts every request, with or without credentials.
+    let config = ServerConfig {
+        rate_limit: nq_api::config::RateLimitConfig {
+            per_key_per_second: 0,
+            per_key_burst: 0,
+            per_ip_per_second: 1,
+            per_ip_burst: 2,
+        },
+        ..ServerConfig::default()
+    };
+    let s = start_with(config, true).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(s.get("/health", "").await.0);
+    }
+    assert_eq!(&statuses[..2], &[StatusCode::OK; 2]);
+    assert!(
+        statuses[2..].contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
