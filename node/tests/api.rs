@@ -87,6 +87,16 @@ impl Server {
         )
     }
 
+    async fn delete(&self, path: &str, key: &str) -> StatusCode {
+        self.http
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     async fn sql(&self, sql: &str, params: Value) -> (StatusCode, Value) {
         self.post(
             "/query",
@@ -365,14 +375,10 @@ async fn authentication_tokens_revocation_and_roles() {
     // Revocation: the key and its tokens stop working at once.
     let (_, token) = s.post("/auth/token", "", json!({"api_key": reader})).await;
     let jwt = token["token"].as_str().unwrap().to_string();
-    let r = s
-        .http
-        .delete(format!("{}/keys/{reader_id}", s.url))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.delete(&format!("/keys/{reader_id}"), &s.key).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(s.get("/tables", &reader).await.0, StatusCode::UNAUTHORIZED);
     let (status, body) = s.get("/tables", &jwt).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -385,22 +391,11 @@ async fn authentication_tokens_revocation_and_roles() {
     );
     // The last admin key cannot be deleted; unknown keys are 404.
     let admin_id = s.key.split('_').nth(1).unwrap().to_string();
-    let r = s
-        .http
-        .delete(format!("{}/keys/{admin_id}", s.url))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CONFLICT);
-    let r = s
-        .http
-        .delete(format!("{}/keys/nope", s.url))
-        .bearer_auth(&s.key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.delete(&format!("/keys/{admin_id}"), &s.key).await,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(s.delete("/keys/nope", &s.key).await, StatusCode::NOT_FOUND);
     s.assert_alive().await;
     s.stop().await;
 }
