@@ -152,6 +152,10 @@ pub struct Binder<'a> {
     pub cacheable: bool,
 }
 
+/// Most relations for which EXPLAIN of an annealed or greedy join order also shows the exact
+/// optimum's cost (the DP is O(2^n·n²)).
+const EXPLAIN_DP_LIMIT: usize = 14;
+
 const AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max"];
 
 fn function_name(f: &ast::Function) -> String {
@@ -1063,7 +1067,10 @@ impl<'a> Binder<'a> {
                 "aggregate functions are not allowed in WHERE".into(),
             ));
         }
-        let mut plan = self.bind_from_where(&s.from, s.selection.as_ref())?;
+        let quantum = crate::parse::quantum_hint(s)?
+            .map(|arg| crate::quantum_join::Solver::parse(&arg))
+            .transpose()?;
+        let mut plan = self.bind_from_where(&s.from, s.selection.as_ref(), quantum)?;
         let scope = Scope {
             columns: plan.columns(),
             prefer_first: false,
@@ -1301,11 +1308,13 @@ impl<'a> Binder<'a> {
     }
 
     /// Binds FROM and WHERE. Inner joins of two or more relations are flattened into a join
-    /// graph and ordered by cost (see `join_order`); the output columns keep FROM order.
+    /// graph and ordered by cost (see `join_order`), by the annealer when `quantum` names a
+    /// solver (QUANTUM_JOIN); the output columns keep FROM order.
     fn bind_from_where(
         &mut self,
         from: &[ast::TableWithJoins],
         selection: Option<&ast::Expr>,
+        quantum: Option<crate::quantum_join::Solver>,
     ) -> Result<Plan> {
         let inner_only = from.iter().all(|t| {
             t.joins.iter().all(|j| {
@@ -1319,6 +1328,17 @@ impl<'a> Binder<'a> {
             })
         });
         let relations: usize = from.iter().map(|t| 1 + t.joins.len()).sum();
+        if quantum.is_some() && !inner_only {
+            return Err(SqlError::Unsupported(
+                "QUANTUM_JOIN orders inner joins; this FROM clause also has outer joins".into(),
+            ));
+        }
+        if relations > crate::join_order::MAX_RELATIONS {
+            return Err(SqlError::Unsupported(format!(
+                "{relations} relations in one FROM clause; at most {} can be joined",
+                crate::join_order::MAX_RELATIONS
+            )));
+        }
         if !inner_only || relations < 2 {
             let mut plan = Plan::Single;
             for (i, t) in from.iter().enumerate() {
@@ -1372,7 +1392,7 @@ impl<'a> Binder<'a> {
         for e in ons.into_iter().chain(selection) {
             conjuncts.extend(self.expr(e, &scope)?.conjuncts());
         }
-        self.order_joins(rels, conjuncts, columns)
+        self.order_joins(rels, conjuncts, columns, quantum)
     }
 
     fn rel_rows(&mut self, plan: &Plan) -> f64 {
@@ -1425,8 +1445,9 @@ impl<'a> Binder<'a> {
         mut rels: Vec<Plan>,
         conjuncts: Vec<Expr>,
         columns: Vec<OutColumn>,
+        quantum: Option<crate::quantum_join::Solver>,
     ) -> Result<Plan> {
-        use crate::join_order::{JoinEdge, JoinGraph, Relation, default_orderer};
+        use crate::join_order::{JoinEdge, JoinGraph, JoinOrderer, Relation, default_orderer};
         let n = rels.len();
         let mut offsets = Vec::with_capacity(n);
         let mut at = 0;
@@ -1489,8 +1510,13 @@ impl<'a> Binder<'a> {
             };
             graph.edges.push(JoinEdge { a, b, selectivity });
         }
-        let orderer = default_orderer(n);
-        let mut order = orderer.order(&graph);
+        let annealer = quantum.map(|solver| crate::quantum_join::QuantumOrderer { solver });
+        let orderer: &dyn JoinOrderer = match &annealer {
+            Some(a) => a,
+            None => default_orderer(n),
+        };
+        let choice = orderer.order(&graph);
+        let mut order = choice.order;
         // Both orders of the first pair cost the same; the right input of a hash join is the
         // one held in memory, so put the smaller relation there.
         if order.len() >= 2 && rows[order[0]] < rows[order[1]] {
@@ -1500,17 +1526,22 @@ impl<'a> Binder<'a> {
             .iter()
             .map(|&r| graph.relations[r].name.as_str())
             .collect();
-        let mut note = format!(
+        let note = format!(
             "Join order ({}): {} (estimated cost {:.0})",
             orderer.name(),
             names.join(", "),
             graph.cost(&order)
         );
-        if orderer.name() != "dynamic programming" && n <= crate::join_order::DP_LIMIT + 2 {
-            let dp = crate::join_order::JoinOrderer::order(&crate::join_order::DpOrderer, &graph);
-            note.push_str(&format!("; dynamic programming: {:.0}", graph.cost(&dp)));
-        }
         self.join_notes.push(note);
+        self.join_notes
+            .extend(choice.detail.iter().map(|line| format!("  {line}")));
+        if orderer.name() != "dynamic programming" && n <= EXPLAIN_DP_LIMIT {
+            let dp = crate::join_order::DpOrderer.order(&graph).order;
+            self.join_notes.push(format!(
+                "  Dynamic programming (exact): estimated cost {:.0}",
+                graph.cost(&dp)
+            ));
+        }
         // Build the left-deep tree, mapping original column positions to current ones.
         let mut pos: Vec<Option<usize>> = vec![None; columns.len()];
         let mut joined = 0u64;

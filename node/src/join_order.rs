@@ -1,14 +1,18 @@
 //! Join ordering: the planner describes the inner joins of a query as a graph (relations with
 //! estimated row counts, join predicates with selectivities) and a [`JoinOrderer`] picks the
 //! order. [`DpOrderer`] finds the cheapest left-deep order exactly by dynamic programming over
-//! subsets (up to [`DP_LIMIT`] relations); [`GreedyOrderer`] is the fallback beyond. The
-//! quantum annealer plugs in through the same trait.
+//! subsets (up to [`DP_LIMIT`] relations); beyond that the planner runs the annealer and the
+//! greedy heuristic ([`GreedyOrderer`]) and keeps the cheaper plan (see `quantum_join`, where
+//! the annealer implements the same trait).
 //!
 //! Cost model: C_out, the sum of the estimated sizes of all intermediate results, the standard
 //! measure in join-ordering research (it tracks the work of hash joins well).
 
 /// Most relations ordered exactly.
 pub const DP_LIMIT: usize = 10;
+
+/// Most relations in one join graph (relation sets are 64-bit masks).
+pub const MAX_RELATIONS: usize = 64;
 
 /// One relation to join.
 #[derive(Debug, Clone)]
@@ -69,10 +73,29 @@ impl JoinGraph {
         cost
     }
 
-    fn connected(&self, set: u64, r: usize) -> bool {
+    pub(crate) fn connected(&self, set: u64, r: usize) -> bool {
         self.edges
             .iter()
             .any(|e| (e.a == r && set & (1 << e.b) != 0) || (e.b == r && set & (1 << e.a) != 0))
+    }
+}
+
+/// An orderer's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinChoice {
+    /// A permutation of `0..graph.relations.len()`: the left-deep join order.
+    pub order: Vec<usize>,
+    /// How the order was found, for EXPLAIN (solver, model size, effort, time): lines shown
+    /// under the order, none if the orderer's name says it all.
+    pub detail: Vec<String>,
+}
+
+impl From<Vec<usize>> for JoinChoice {
+    fn from(order: Vec<usize>) -> JoinChoice {
+        JoinChoice {
+            order,
+            detail: Vec::new(),
+        }
     }
 }
 
@@ -80,8 +103,8 @@ impl JoinGraph {
 pub trait JoinOrderer {
     /// A short name shown by EXPLAIN.
     fn name(&self) -> &'static str;
-    /// A permutation of `0..graph.relations.len()`: the left-deep join order.
-    fn order(&self, graph: &JoinGraph) -> Vec<usize>;
+    /// The left-deep join order for `graph` (at most [`MAX_RELATIONS`] relations).
+    fn order(&self, graph: &JoinGraph) -> JoinChoice;
 }
 
 /// Exact left-deep ordering by dynamic programming over subsets (O(2^n · n)).
@@ -93,10 +116,10 @@ impl JoinOrderer for DpOrderer {
         "dynamic programming"
     }
 
-    fn order(&self, graph: &JoinGraph) -> Vec<usize> {
+    fn order(&self, graph: &JoinGraph) -> JoinChoice {
         let n = graph.relations.len();
         if n <= 1 {
-            return (0..n).collect();
+            return (0..n).collect::<Vec<_>>().into();
         }
         let full = (1u64 << n) - 1;
         // best[set] = (cost, last relation added, previous set)
@@ -135,7 +158,7 @@ impl JoinOrderer for DpOrderer {
             set &= !(1 << last);
         }
         order.reverse();
-        order
+        order.into()
     }
 }
 
@@ -149,10 +172,10 @@ impl JoinOrderer for GreedyOrderer {
         "greedy"
     }
 
-    fn order(&self, graph: &JoinGraph) -> Vec<usize> {
+    fn order(&self, graph: &JoinGraph) -> JoinChoice {
         let n = graph.relations.len();
         if n == 0 {
-            return Vec::new();
+            return Vec::new().into();
         }
         let first = (0..n)
             .min_by(|&a, &b| graph.relations[a].rows.total_cmp(&graph.relations[b].rows))
@@ -182,16 +205,17 @@ impl JoinOrderer for GreedyOrderer {
             order.push(next);
             set |= 1 << next;
         }
-        order
+        order.into()
     }
 }
 
-/// The orderer the planner uses for `n` relations.
+/// The orderer the planner uses for `n` relations when the query asks for none: exact DP up
+/// to [`DP_LIMIT`], the better of annealing and greedy beyond.
 pub fn default_orderer(n: usize) -> &'static dyn JoinOrderer {
     if n <= DP_LIMIT {
         &DpOrderer
     } else {
-        &GreedyOrderer
+        &crate::quantum_join::AnnealOrGreedy
     }
 }
 
@@ -239,7 +263,7 @@ mod tests {
     #[test]
     fn test_dp_finds_the_optimal_connected_order() {
         let g = chain(&[1_000_000.0, 10.0, 100_000.0, 50.0, 2_000.0]);
-        let order = DpOrderer.order(&g);
+        let order = DpOrderer.order(&g).order;
         let mut sorted = order.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, vec![0, 1, 2, 3, 4]);
@@ -251,7 +275,7 @@ mod tests {
             "{order:?}"
         );
         // Never worse than greedy.
-        assert!(g.cost(&order) <= g.cost(&GreedyOrderer.order(&g)) * 1.0001);
+        assert!(g.cost(&order) <= g.cost(&GreedyOrderer.order(&g).order) * 1.0001);
         // It does not start with the million-row table.
         assert_ne!(order[0], 0);
     }
@@ -259,11 +283,11 @@ mod tests {
     #[test]
     fn test_greedy_orders_every_relation_once() {
         let g = chain(&[5.0, 1e6, 3.0, 1e4, 7.0, 1e3, 2.0, 9.0, 11.0, 1e5, 4.0, 6.0]);
-        let order = GreedyOrderer.order(&g);
+        let order = GreedyOrderer.order(&g).order;
         let mut sorted = order.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..12).collect::<Vec<_>>());
-        assert_eq!(default_orderer(12).name(), "greedy");
+        assert_eq!(default_orderer(12).name(), "annealing or greedy");
         assert_eq!(default_orderer(3).name(), "dynamic programming");
     }
 }

@@ -24,6 +24,7 @@ pub mod join_order;
 pub mod kv;
 pub mod parse;
 pub mod plan;
+pub mod quantum_join;
 pub mod result;
 pub mod server;
 pub mod session;
