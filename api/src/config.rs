@@ -76,6 +76,9 @@ pub struct LimitsConfig {
     pub request_timeout_ms: u64,
     /// Most rows one statement returns in a non-streamed response.
     pub max_rows: usize,
+    /// Most spin updates one `POST /quantum/solve` may ask for (reads × sweeps × variables,
+    /// times Trotter slices or replicas); 413 beyond.
+    pub quantum_max_work: u64,
 }
 
 impl Default for LimitsConfig {
@@ -85,6 +88,7 @@ impl Default for LimitsConfig {
             statement_timeout_ms: 30_000,
             request_timeout_ms: 60_000,
             max_rows: 100_000,
+            quantum_max_work: 500_000_000,
         }
     }
 }
@@ -226,6 +230,11 @@ impl ServerConfig {
         check(
             self.limits.max_rows > 0,
             "limits.max_rows",
+            "must be positive",
+        )?;
+        check(
+            self.limits.quantum_max_work > 0,
+            "limits.quantum_max_work",
             "must be positive",
         )?;
         check(

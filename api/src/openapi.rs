@@ -20,7 +20,8 @@ use utoipa::{Modify, OpenApi};
         (name = "schema", description = "Tables"),
         (name = "auth", description = "API keys and tokens"),
         (name = "operations", description = "Health, readiness, metrics"),
-        (name = "websocket", description = "WebSocket connections (protocol in docs/websocket.md)")
+        (name = "websocket", description = "WebSocket connections (protocol in docs/websocket.md)"),
+        (name = "quantum", description = "QUBO, Max-Cut and TSP solving with the quantum-inspired samplers")
     )
 )]
 pub struct ApiDoc;

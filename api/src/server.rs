@@ -24,7 +24,7 @@ use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::metrics::{RequestLabels, RouteLabels};
 use crate::openapi::ApiDoc;
-use crate::routes::{health, keys, query, tables, transactions};
+use crate::routes::{health, keys, quantum, query, tables, transactions};
 use crate::state::AppState;
 use crate::ws;
 
@@ -68,6 +68,7 @@ pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(transactions::rollback))
         .routes(routes!(tables::list))
         .routes(routes!(tables::get))
+        .routes(routes!(quantum::solve))
         .routes(routes!(keys::token))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::delete))

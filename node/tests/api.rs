@@ -754,6 +754,7 @@ async fn streaming_schema_metrics_openapi_and_shutdown() {
             "/keys",
             "/keys/{id}",
             "/metrics",
+            "/quantum/solve",
             "/query",
             "/ready",
             "/tables",
@@ -791,4 +792,134 @@ async fn streaming_schema_metrics_openapi_and_shutdown() {
     let r = nq_node::SqlExecutor::execute(&mut session, "SELECT count(*) FROM big", &[]).unwrap();
     assert_eq!(r[0].rows[0][0], nq_node::Value::Int(2000));
     drop(tmp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quantum_solve_qubo_maxcut_and_tsp() {
+    let s = start().await;
+    let key = s.key.clone();
+
+    // x0 + x1 - 3·x0·x1 + 2: the minimum is both bits set, energy 1.
+    let (status, body) = s
+        .post(
+            "/quantum/solve",
+            &key,
+            json!({"problem": {"type": "qubo", "variables": 2, "linear": [[0, 1.0], [1, 1.0]],
+                   "quadratic": [[0, 1, -3.0]], "offset": 2.0}, "reads": 4, "sweeps": 100}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["bits"], json!([1, 1]));
+    assert_eq!(body["energy"], json!(1.0));
+    assert_eq!(body["solution"], json!({"type": "qubo", "energy": 1.0}));
+    assert_eq!(body["solver"], json!("simulated-annealing"));
+
+    // A 5-cycle: the best cut has 4 of its 5 edges, with every solver.
+    let cycle: Vec<Value> = (0..5).map(|i| json!([i, (i + 1) % 5, 1.0])).collect();
+    for solver in ["sa", "sqa", "pt"] {
+        let (status, body) = s
+            .post(
+                "/quantum/solve",
+                &key,
+                json!({"problem": {"type": "maxcut", "nodes": 5, "edges": cycle},
+                       "solver": solver, "reads": 8, "sweeps": 200, "seed": 3, "polish": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{solver}: {body}");
+        assert_eq!(body["solution"]["cut"], json!(4.0), "{solver}: {body}");
+        assert_eq!(body["energy"], json!(-4.0), "{solver}: {body}");
+        assert_eq!(body["polished"]["solution"]["cut"], json!(4.0), "{body}");
+        let side = body["solution"]["side"].as_array().unwrap();
+        let crossing = (0..5).filter(|&i| side[i] != side[(i + 1) % 5]).count();
+        assert_eq!(crossing, 4, "{body}");
+    }
+
+    // Four corners of a square: the best tour walks the perimeter, length 4.
+    let (status, body) = s
+        .post(
+            "/quantum/solve",
+            &key,
+            json!({"problem": {"type": "tsp", "cities": [[0, 0], [1, 0], [1, 1], [0, 1]]},
+                   "reads": 16, "sweeps": 1000, "polish": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // City 0 is fixed first, so (n-1)² bits.
+    assert_eq!(body["variables"], json!(9));
+    let mut tour: Vec<u64> = body["polished"]["solution"]["tour"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
+    assert!((body["polished"]["solution"]["length"].as_f64().unwrap() - 4.0).abs() < 1e-9);
+    tour.sort_unstable();
+    assert_eq!(tour, vec![0, 1, 2, 3], "{body}");
+
+    // Bad problems are 422, budgets beyond the limits 413, garbage 400, no key 401.
+    for (problem, extra, want) in [
+        (
+            json!({"type": "maxcut", "nodes": 2, "edges": [[0, 5, 1.0]]}),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"type": "qubo", "variables": 0}),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"type": "tsp", "distances": [[0, 1], [1]]}),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"type": "tsp", "cities": [[0, 0], [1, 1]], "distances": [[0, 1], [1, 0]]}),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"type": "qubo", "variables": 2}),
+            json!({"reads": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"type": "qubo", "variables": 20000}),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"type": "tsp", "cities": vec![[0.0, 0.0]; 102]}),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"type": "qubo", "variables": 5000}),
+            json!({"reads": 256, "sweeps": 100000}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            json!({"type": "knapsack"}),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let mut request = json!({"problem": problem});
+        for (k, v) in extra.as_object().unwrap() {
+            request[k] = v.clone();
+        }
+        let (status, body) = s.post("/quantum/solve", &key, request.clone()).await;
+        assert_eq!(status, want, "{request}: {body}");
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+    let (status, _) = s
+        .post(
+            "/quantum/solve",
+            "wrong",
+            json!({"problem": {"type": "qubo", "variables": 1}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    s.assert_alive().await;
+    s.stop().await;
 }

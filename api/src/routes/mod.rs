@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod keys;
+pub mod quantum;
 pub mod query;
 pub mod tables;
 pub mod transactions;
