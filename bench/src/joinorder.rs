@@ -11,10 +11,11 @@
 
 use std::time::Instant;
 
+use nq_quantum::encode::join::{Polish, PolishEffort};
 use nq_quantum::encode::{JoinOrder, JoinOrderProblem, JoinPredicate};
 use nq_quantum::model::Ising;
 use nq_quantum::rng::Rng;
-use nq_quantum::solve::{SampleSet, Sampler, SimulatedAnnealing};
+use nq_quantum::solve::{PermutationAnnealing, SampleSet, Sampler, SimulatedAnnealing};
 
 use crate::Result;
 use crate::report::Report;
@@ -25,12 +26,16 @@ pub struct JoinorderArgs {
     /// Random queries per shape and size.
     #[arg(long, default_value_t = 3)]
     pub queries: usize,
-    /// Reads of the annealer.
-    #[arg(long, default_value_t = 32)]
-    pub reads: usize,
-    /// Sweeps per read.
-    #[arg(long, default_value_t = 300)]
-    pub sweeps: usize,
+    /// Sampler: `perm` (annealing over permutations with swap moves) or `sa` (single-flip
+    /// simulated annealing).
+    #[arg(long, value_enum, default_value_t = SamplerKind::Perm)]
+    pub sampler: SamplerKind,
+    /// Reads of the annealer (default: 16 for perm, 32 for sa).
+    #[arg(long)]
+    pub reads: Option<usize>,
+    /// Sweeps per read (default: 30 for perm, each n(n-1)/2 swap proposals; 300 for sa).
+    #[arg(long)]
+    pub sweeps: Option<usize>,
     /// Seed of the queries and the annealer.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -40,9 +45,23 @@ pub struct JoinorderArgs {
     /// β range of the annealer, chosen per QUBO: `default` (dwave-samplers' rule) or `focused`.
     #[arg(long, value_enum, default_value_t = crate::maxcut::RangeRule::Default)]
     pub beta_range: crate::maxcut::RangeRule,
+    /// Perturbation kicks of the iterated local search per start (default: 2 × relations).
+    #[arg(long)]
+    pub kicks: Option<usize>,
+    /// Iterated-local-search starts: the cheapest distinct decoded reads.
+    #[arg(long, default_value_t = nq_quantum::encode::join::POLISH_STARTS)]
+    pub starts: usize,
     /// A small run for CI: one query per shape at 4, 8 and 12 relations, and at 20 relations.
     #[arg(long)]
     pub quick: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SamplerKind {
+    /// `PermutationAnnealing`: swap moves, every state a permutation.
+    Perm,
+    /// `SimulatedAnnealing`: single-bit flips through infeasible states.
+    Sa,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +137,35 @@ impl Sampler for Annealer {
     }
 }
 
+/// The sampler under test, with the reads and sweeps actually used.
+fn sampler_for(args: &JoinorderArgs) -> (Box<dyn Sampler>, usize, usize) {
+    match args.sampler {
+        SamplerKind::Perm => {
+            let (reads, sweeps) = (args.reads.unwrap_or(16), args.sweeps.unwrap_or(30));
+            let sampler = PermutationAnnealing {
+                num_reads: reads,
+                num_sweeps: sweeps,
+                beta_range: None,
+                seed: args.seed,
+            };
+            (Box::new(sampler), reads, sweeps)
+        }
+        SamplerKind::Sa => {
+            let (reads, sweeps) = (args.reads.unwrap_or(32), args.sweeps.unwrap_or(300));
+            let sampler = Annealer {
+                sa: SimulatedAnnealing {
+                    num_reads: reads,
+                    num_sweeps: sweeps,
+                    seed: args.seed,
+                    ..SimulatedAnnealing::default()
+                },
+                rule: args.beta_range,
+            };
+            (Box::new(sampler), reads, sweeps)
+        }
+    }
+}
+
 /// One planned query.
 #[derive(Debug)]
 struct Planned {
@@ -127,8 +175,13 @@ struct Planned {
     ratio: f64,
     /// The sampler's lowest-energy sample alone, decoded / classical plan cost.
     raw_ratio: f64,
+    /// The cheapest decoded read, before any local search / classical plan cost.
+    best_read_ratio: f64,
+    /// The same polish from random permutations instead of annealed reads / classical cost.
+    random_ratio: f64,
     feasible: bool,
     ours_s: f64,
+    random_s: f64,
     classical_s: f64,
 }
 
@@ -141,8 +194,32 @@ fn check(problem: &JoinOrderProblem, label: &str, plan: &JoinOrder) -> Result<()
     Ok(())
 }
 
+/// The ablation: the same iterated local search as `plan_with_polish`, started from
+/// `polish.starts` seeded random permutations instead of decoded annealer reads.
+fn random_start_polish(problem: &JoinOrderProblem, polish: Polish, seed: u64) -> Result<JoinOrder> {
+    let n = problem.num_relations();
+    let mut rng = Rng::new(seed ^ 0x5eed_0fab_1a7e);
+    let mut best: Option<JoinOrder> = None;
+    for i in 0..polish.starts.max(1) {
+        let mut order: Vec<usize> = (0..n).collect();
+        for k in (1..n).rev() {
+            order.swap(k, rng.below(k + 1));
+        }
+        let effort = PolishEffort {
+            kicks: polish.kicks,
+            seed: polish.seed.wrapping_add(i as u64),
+        };
+        let found = problem.iterated_improve(&order, effort)?;
+        if best.as_ref().is_none_or(|b| found.cost < b.cost) {
+            best = Some(found);
+        }
+    }
+    best.ok_or_else(|| "no start".into())
+}
+
 fn plan(
-    sampler: &Annealer,
+    sampler: &dyn Sampler,
+    args: &JoinorderArgs,
     shape: Shape,
     relations: usize,
     seed: u64,
@@ -150,9 +227,17 @@ fn plan(
 ) -> Result<Planned> {
     let problem = query(shape, relations, seed)?;
     let label = format!("{} n={relations} seed={seed}", shape.name());
+    let mut polish = Polish::default_for(relations);
+    polish.starts = args.starts;
+    if let Some(kicks) = args.kicks {
+        polish.kicks = kicks;
+    }
     let started = Instant::now();
-    let annealed = problem.plan_with(sampler)?;
+    let annealed = problem.plan_with_polish(sampler, polish)?;
     let ours_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let random = random_start_polish(&problem, polish, seed)?;
+    let random_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let classical = if against_optimum {
         problem.optimal()?
@@ -162,36 +247,33 @@ fn plan(
     let classical_s = started.elapsed().as_secs_f64();
     check(&problem, &label, &annealed.polished)?;
     check(&problem, &label, &annealed.raw)?;
+    check(&problem, &label, &annealed.best_read)?;
+    check(&problem, &label, &random)?;
     check(&problem, &label, &classical)?;
     let planned = Planned {
         shape,
         relations,
         ratio: annealed.polished.cost / classical.cost,
         raw_ratio: annealed.raw.cost / classical.cost,
+        best_read_ratio: annealed.best_read.cost / classical.cost,
+        random_ratio: random.cost / classical.cost,
         feasible: annealed.feasible,
         ours_s,
+        random_s,
         classical_s,
     };
-    if against_optimum && planned.ratio < 1.0 - 1e-9 {
+    if against_optimum && planned.ratio.min(planned.random_ratio) < 1.0 - 1e-9 {
         return Err(format!("{label}: annealed plan beats the DP optimum; DP is wrong").into());
     }
     Ok(planned)
 }
 
 pub fn run(args: &JoinorderArgs) -> Result<()> {
-    if args.reads == 0 || args.sweeps == 0 || args.queries == 0 {
+    if args.reads == Some(0) || args.sweeps == Some(0) || args.queries == 0 {
         return Err("--reads, --sweeps and --queries must be positive".into());
     }
     crate::set_threads(args.threads)?;
-    let sampler = Annealer {
-        sa: SimulatedAnnealing {
-            num_reads: args.reads,
-            num_sweeps: args.sweeps,
-            seed: args.seed,
-            ..SimulatedAnnealing::default()
-        },
-        rule: args.beta_range,
-    };
+    let (sampler, reads, sweeps) = sampler_for(args);
     let (small_sizes, large_sizes, queries): (Vec<usize>, Vec<usize>, usize) = if args.quick {
         (vec![4, 8, 12], vec![20], 1)
     } else {
@@ -208,13 +290,16 @@ pub fn run(args: &JoinorderArgs) -> Result<()> {
             for &n in sizes {
                 for q in 0..queries {
                     let seed = args.seed.wrapping_mul(1_000_003) ^ (n as u64 * 100 + q as u64);
-                    let planned = plan(&sampler, shape, n, seed, against_optimum)?;
+                    let planned = plan(sampler.as_ref(), args, shape, n, seed, against_optimum)?;
                     eprintln!(
-                        "[{} n={n} q={q}] annealed/{} {:.4} (raw {:.3e}) in {:.3} s",
+                        "[{} n={n} q={q}] annealed/{} {:.4} (best read {:.3}, raw {:.3e}; \
+                         random-start polish {:.4}) in {:.3} s",
                         shape.name(),
                         if against_optimum { "dp" } else { "greedy" },
                         planned.ratio,
+                        planned.best_read_ratio,
                         planned.raw_ratio,
+                        planned.random_ratio,
                         planned.ours_s
                     );
                     out.push(planned);
@@ -222,7 +307,7 @@ pub fn run(args: &JoinorderArgs) -> Result<()> {
             }
         }
     }
-    print_report(args, &small, &large);
+    print_report(args, (reads, sweeps), &small, &large);
     Ok(())
 }
 
@@ -239,7 +324,12 @@ fn min(values: impl Iterator<Item = f64>) -> f64 {
     values.fold(f64::INFINITY, f64::min)
 }
 
-fn print_report(args: &JoinorderArgs, small: &[Planned], large: &[Planned]) {
+fn print_report(
+    args: &JoinorderArgs,
+    (reads, sweeps): (usize, usize),
+    small: &[Planned],
+    large: &[Planned],
+) {
     // Goal lines: polished annealed plan vs DP optimum, 4-12 relations.
     let mut goals = Report::new(vec!["ours"], false);
     goals.push(
@@ -257,6 +347,46 @@ fn print_report(args: &JoinorderArgs, small: &[Planned], large: &[Planned]) {
         vec![mean(large.iter().map(|p| p.ratio))],
         4,
     );
+
+    // Ablation: what the annealer contributes. best_read = cheapest decoded read before any
+    // local search; random_start_polish = the same iterated local search from random orders.
+    let mut ablation = Report::new(vec!["ours", "best_read", "random_start_polish"], false);
+    for (metric, plans, worst) in [
+        ("joinorder_mean_ratio", small, false),
+        ("joinorder_worst_ratio", small, true),
+        ("joinorder_vs_greedy", large, false),
+    ] {
+        let pick = |f: fn(&Planned) -> f64| {
+            if worst {
+                max(plans.iter().map(f))
+            } else {
+                mean(plans.iter().map(f))
+            }
+        };
+        ablation.push(
+            format!("{metric}_ablation"),
+            vec![
+                pick(|p| p.ratio),
+                pick(|p| p.best_read_ratio),
+                pick(|p| p.random_ratio),
+            ],
+            4,
+        );
+    }
+    let mut ablation_times = Report::new(vec!["ours", "random_start_polish"], false);
+    for (metric, plans) in [
+        ("joinorder_small_plan_ms_ablation", small),
+        ("joinorder_large_plan_ms_ablation", large),
+    ] {
+        ablation_times.push(
+            metric,
+            vec![
+                1e3 * mean(plans.iter().map(|p| p.ours_s)),
+                1e3 * mean(plans.iter().map(|p| p.random_s)),
+            ],
+            3,
+        );
+    }
 
     // Planning time: ours vs the classical planner it is compared with.
     let mut times = Report::new(vec!["ours", "dp"], true);
@@ -287,6 +417,9 @@ fn print_report(args: &JoinorderArgs, small: &[Planned], large: &[Planned]) {
             "best_ratio",
             "raw_feasible_share",
             "raw_mean_ratio",
+            "best_read_mean_ratio",
+            "random_polish_mean_ratio",
+            "random_polish_worst_ratio",
             "ours_ms",
             "classical_ms",
         ],
@@ -307,6 +440,9 @@ fn print_report(args: &JoinorderArgs, small: &[Planned], large: &[Planned]) {
                     min(group.iter().map(|p| p.ratio)),
                     mean(group.iter().map(|p| f64::from(u8::from(p.feasible)))),
                     mean(group.iter().map(|p| p.raw_ratio)),
+                    mean(group.iter().map(|p| p.best_read_ratio)),
+                    mean(group.iter().map(|p| p.random_ratio)),
+                    max(group.iter().map(|p| p.random_ratio)),
                     1e3 * mean(group.iter().map(|p| p.ours_s)),
                     1e3 * mean(group.iter().map(|p| p.classical_s)),
                 ],
@@ -330,30 +466,47 @@ fn print_report(args: &JoinorderArgs, small: &[Planned], large: &[Planned]) {
         "workload: chain, star, cycle and clique queries; {} relations against the DP optimum \
          ({} queries), {} relations against the greedy plan ({} queries); {} per shape and \
          size; cardinalities log-uniform in [1e2, 1e6], selectivity ~ 1/larger side x \
-         10^U(-0.5, 0.5); seed {}. Ours: plan_with(SimulatedAnnealing {{ reads {}, sweeps {}, \
-         β range {} }}) on {} threads: encode (n^2 variables), sample, decode every read, \
-         local search from the 4 cheapest distinct reads.",
+         10^U(-0.5, 0.5); seed {}. Ours: plan_with_polish({}) on {} threads: encode (n^2 \
+         variables), sample, decode every read, iterated local search ({} kicks per start) \
+         from the {} cheapest distinct decoded reads. No classical planner's plan is used as a \
+         start.",
         sizes(small),
         small.len(),
         sizes(large),
         large.len(),
         if args.quick { 1 } else { args.queries },
         args.seed,
-        args.reads,
-        args.sweeps,
-        args.beta_range.name(),
-        rayon::current_num_threads()
+        match args.sampler {
+            SamplerKind::Perm => format!(
+                "PermutationAnnealing {{ reads {reads}, sweeps {sweeps} of n(n-1)/2 swaps, probed β range }}"
+            ),
+            SamplerKind::Sa => format!(
+                "SimulatedAnnealing {{ reads {reads}, sweeps {sweeps}, β range {} }}",
+                args.beta_range.name()
+            ),
+        },
+        rayon::current_num_threads(),
+        args.kicks
+            .map_or_else(|| "2n".to_string(), |k| k.to_string()),
+        args.starts,
     );
     println!(
         "notes: ratio = C_out of our plan / C_out of the DP optimum (4-12) or of the greedy \
          plan (20-50); lower is better, 1 is optimal against DP. raw = the sampler's \
          lowest-energy sample decoded alone, before the other reads and local search; \
          raw_feasible_share = fraction of queries whose best sample was a permutation before \
-         repair. Times are per query, wall clock; dp = JoinOrderProblem::optimal (subset DP), \
-         greedy = JoinOrderProblem::greedy."
+         repair (always 1 for perm, which only visits permutations). best_read = cheapest \
+         decoded read before local search. random_start_polish = the same iterated local \
+         search from as many seeded random permutations, no sampler: what the polish achieves \
+         without the annealer. Times are per query, wall clock; dp = \
+         JoinOrderProblem::optimal (subset DP), greedy = JoinOrderProblem::greedy."
     );
     println!();
     print!("{}", goals.markdown());
+    println!();
+    print!("{}", ablation.markdown());
+    println!();
+    print!("{}", ablation_times.markdown());
     println!();
     print!("{}", times.markdown());
     println!();

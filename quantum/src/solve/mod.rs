@@ -6,6 +6,7 @@
 
 mod exact;
 mod metropolis;
+mod permutation;
 mod polish;
 mod pt;
 mod result;
@@ -15,6 +16,7 @@ mod sqa;
 
 pub use exact::ExactSolver;
 pub use exact::MAX_EXACT_VARIABLES;
+pub use permutation::PermutationAnnealing;
 pub use polish::Descent;
 pub use polish::Polished;
 pub use polish::descend;

@@ -8,13 +8,16 @@
 //! [`JoinOrderProblem::plan_with`] runs the whole pipeline with any sampler.
 
 mod plan;
-mod problem;
+pub(crate) mod problem;
 mod qubo;
+mod search;
 
 pub use plan::AnnealedPlan;
 pub use plan::POLISH_STARTS;
+pub use plan::Polish;
 pub use problem::JoinOrder;
 pub use problem::JoinOrderProblem;
 pub use problem::JoinPredicate;
 pub use problem::MAX_DP_RELATIONS;
 pub use qubo::JoinOrderQubo;
+pub use search::PolishEffort;

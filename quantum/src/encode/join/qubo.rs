@@ -13,7 +13,18 @@
 //! order) gives `Σ_k ln |prefix_k|`: the order with the smallest geometric-mean intermediate
 //! result. It favours the same plans as `C_out` when one intermediate does not dwarf the
 //! others; callers should score decoded orders with the true `C_out` and may polish them with
-//! [`JoinOrderProblem::improve`].
+//! [`JoinOrderProblem::improve`]. Measured by brute force on 8-relation benchmark-style queries
+//! (4 per shape), the surrogate's minimiser was `C_out`-optimal on all stars, on 3 of 4 chains
+//! (the fourth 1.21× the optimum) and 3 of 4 cycles (1.72×), but only on 1 of 4 cliques
+//! (1.17×–1.59×).
+//!
+//! **Sampling.** Single-flip samplers do poorly on this QUBO: moving between two permutations
+//! takes four flips through states that pay the one-hot penalties. On those 8-relation chains
+//! and cycles, the best of 32 × 300-sweep simulated-annealing reads had a surrogate on average 30
+//! (natural-log units) above the minimum; 3,000 sweeps, parallel tempering or a penalty 3–10× below the default did not close
+//! the gap, and 30× below it the best samples stopped being permutations.
+//! [`PermutationAnnealing`](crate::solve::PermutationAnnealing), which moves by swaps and only
+//! visits permutations, reached the minimum on all eight.
 //!
 //! **Penalty choice.** `A Σ_r (1 - Σ_p x_{r,p})² + A Σ_p (1 - Σ_r x_{r,p})²` with `A = 2.1·M`,
 //! where `M = max_i (|a_i| + Σ_j |b_ij|)` over the objective's coefficients bounds how much one
