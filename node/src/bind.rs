@@ -937,8 +937,16 @@ impl<'a> Binder<'a> {
             TableFactor::Table {
                 name, alias, args, ..
             } => {
-                if args.is_some() {
-                    return Err(SqlError::Unsupported("table functions".into()));
+                if let Some(args) = args {
+                    let fname = object_name(name)?;
+                    if fname != crate::grover::NAME {
+                        return Err(SqlError::UnknownFunction(format!(
+                            "table function {fname}; QSQL has {}",
+                            crate::grover::NAME
+                        )));
+                    }
+                    let args = crate::grover::GroverArgs::parse(&args.args)?;
+                    return self.grover_search(&args, alias.as_ref().map(|a| ident(&a.name)));
                 }
                 let tname = object_name(name)?;
                 let alias_name = alias.as_ref().map_or(tname.clone(), |a| ident(&a.name));
@@ -999,6 +1007,75 @@ impl<'a> Binder<'a> {
             } => self.table_with_joins(table_with_joins),
             other => Err(SqlError::Unsupported(format!("FROM item {other}"))),
         }
+    }
+
+    /// `grover_search(table, column, predicate [, max_rows])`: the table's rows in the order of
+    /// an index whose first column is `column` (or of the primary key), searched for
+    /// `predicate` by the Grover simulator. Output columns are the table's, under the alias or
+    /// the table's name.
+    fn grover_search(
+        &mut self,
+        args: &crate::grover::GroverArgs,
+        alias: Option<String>,
+    ) -> Result<Plan> {
+        let def = Arc::new(catalog::table(self.txn, &args.table)?);
+        if !def.columns.iter().any(|c| c.name == args.column) {
+            return Err(SqlError::UnknownColumn(format!(
+                "{}.{}",
+                def.name, args.column
+            )));
+        }
+        let access = match def
+            .indexes
+            .iter()
+            .find(|i| i.columns.first() == Some(&args.column))
+        {
+            Some(index) => Access::IndexRange {
+                index: index.id,
+                name: index.name.clone(),
+                range: crate::plan::KeyRange::default(),
+                covering: false,
+            },
+            None if def.primary_key.first() == Some(&args.column) => {
+                Access::PkRange(crate::plan::KeyRange::default())
+            }
+            None => {
+                return Err(SqlError::Invalid(format!(
+                    "{} needs an index on {}.{} (its items are the index entries): CREATE INDEX {}_{}_idx ON {} ({})",
+                    crate::grover::NAME,
+                    def.name,
+                    args.column,
+                    def.name,
+                    args.column,
+                    def.name,
+                    args.column
+                )));
+            }
+        };
+        let alias = alias.unwrap_or_else(|| def.name.clone());
+        let ast = crate::write::parse_expr(&args.predicate)?;
+        let predicate = self.table_expr(&ast, &def, &alias)?;
+        let columns = def
+            .columns
+            .iter()
+            .map(|c| OutColumn {
+                table: Some(alias.clone()),
+                name: c.name.clone(),
+                data_type: c.data_type.clone(),
+            })
+            .collect();
+        Ok(Plan::Grover {
+            input: Box::new(Plan::Scan {
+                table: def,
+                alias,
+                access,
+                filter: None,
+                columns,
+                needed: None,
+            }),
+            predicate,
+            max_rows: args.max_rows,
+        })
     }
 
     fn table_with_joins(&mut self, t: &ast::TableWithJoins) -> Result<Plan> {
@@ -2691,7 +2768,10 @@ pub fn prune_columns(plan: &mut Plan, needed: &[bool]) {
                 Some(need)
             };
         }
-        Plan::Filter { input, predicate } => {
+        Plan::Filter { input, predicate }
+        | Plan::Grover {
+            input, predicate, ..
+        } => {
             let mut need = needed.to_vec();
             mark_all([&*predicate], &mut need);
             prune_columns(input, &need);

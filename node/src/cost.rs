@@ -53,6 +53,17 @@ pub fn estimate(plan: &Plan, stats: &dyn Fn(&str) -> Option<TableStats>) -> Esti
             rows: rows.len() as f64,
             cost: rows.len() as f64,
         },
+        // Every item is read and tested once to build the oracle; the simulation's own work
+        // (O(N·√N) amplitude updates) is not row work and is left out.
+        Plan::Grover {
+            input, max_rows, ..
+        } => {
+            let i = estimate(input, stats);
+            Estimate {
+                rows: (*max_rows as f64).min(i.rows),
+                cost: i.cost + i.rows,
+            }
+        }
         Plan::Scan {
             table,
             access,

@@ -473,6 +473,23 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
                 None => Box::new(rows),
             }
         }
+        Plan::Grover {
+            input,
+            predicate,
+            max_rows,
+        } => {
+            let mut items = Vec::new();
+            for row in open(input, ctx)? {
+                let row = row?;
+                ctx.charge(row_bytes(&row), "Grover Search")?;
+                items.push(row);
+            }
+            let (found, stats) = crate::grover::search(items, predicate, *max_rows, ctx)?;
+            if let Some(profile) = ctx.profile {
+                profile.note(plan as *const Plan as usize, stats.describe());
+            }
+            Box::new(found.into_iter().map(Ok))
+        }
         Plan::Distinct { input } => {
             let mut seen = HashSet::new();
             let rows = open(input, ctx)?;

@@ -90,6 +90,14 @@ fn walk(
         Plan::Project { exprs, .. } => format!("Project ({} columns)", exprs.len()),
         Plan::Sort { keys, .. } => format!("Sort ({} keys)", keys.len()),
         Plan::Limit { .. } => "Limit".to_string(),
+        Plan::Grover {
+            predicate,
+            max_rows,
+            ..
+        } => format!(
+            "Grover Search (simulated) for {max_rows} rows (oracle: {})",
+            show(predicate)
+        ),
         Plan::Distinct { .. } => "Distinct (hash)".to_string(),
         Plan::Aggregate { groups, aggs, .. } => {
             let names: Vec<&str> = aggs
@@ -179,7 +187,10 @@ fn walk(
         }
         None => String::new(),
     };
-    out.push(format!("{pad}{arrow}{line}{estimated}{actual}"));
+    let note = profile
+        .and_then(|p| p.note_of(plan as *const Plan as usize))
+        .map_or(String::new(), |n| format!(" ({n})"));
+    out.push(format!("{pad}{arrow}{line}{estimated}{actual}{note}"));
     match plan {
         Plan::Filter { input, .. }
         | Plan::Project { input, .. }
@@ -187,6 +198,7 @@ fn walk(
         | Plan::Limit { input, .. }
         | Plan::Distinct { input }
         | Plan::Aggregate { input, .. }
+        | Plan::Grover { input, .. }
         | Plan::LookupJoin { left: input, .. } => walk(input, depth + 1, out, profile, stats),
         Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
             walk(left, depth + 1, out, profile, stats);

@@ -20,6 +20,7 @@ pub mod exec;
 pub mod explain;
 pub mod expr;
 pub mod functions;
+pub mod grover;
 pub mod join_order;
 pub mod kv;
 pub mod parse;

@@ -112,7 +112,7 @@ pub fn quantum_hint(select: &Select) -> Result<Option<String>> {
         };
         if !name.eq_ignore_ascii_case(QUANTUM_JOIN) {
             return Err(SqlError::Invalid(format!(
-                "unknown optimizer hint {name:?}; QSQL knows QUANTUM_JOIN and QUANTUM_JOIN(sa|sqa|pt)"
+                "unknown optimizer hint {name:?}; QSQL knows QUANTUM_JOIN and QUANTUM_JOIN(swap|sa|sqa|pt)"
             )));
         }
         found = Some(argument.to_lowercase());

@@ -249,6 +249,16 @@ pub enum Plan {
         /// The table's columns anything reads (`None`: all), as for [`Plan::Scan`].
         needed: Option<Vec<bool>>,
     },
+    /// `grover_search(...)`: rows of `input` (a scan in index order) for which `predicate`
+    /// holds, found by simulated Grover search (see `grover`).
+    Grover {
+        /// The items, in index order.
+        input: Box<Plan>,
+        /// The oracle's predicate over the input's columns.
+        predicate: Expr,
+        /// Most rows to find.
+        max_rows: u64,
+    },
     /// UNION / INTERSECT / EXCEPT.
     SetOp {
         /// Left.
@@ -274,6 +284,7 @@ impl Plan {
             Plan::Filter { input, .. }
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
+            | Plan::Grover { input, .. }
             | Plan::Distinct { input } => input.columns(),
             Plan::Join { left, right, .. } => {
                 let mut c = left.columns();

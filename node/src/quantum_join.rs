@@ -1,7 +1,7 @@
 //! QUANTUM_JOIN: join ordering by annealing the join-order QUBO of `nq-quantum`.
 //!
 //! A query asks for it with `a QUANTUM_JOIN b ON ...` or the hint
-//! `SELECT /*+ QUANTUM_JOIN(sa|sqa|pt) */ ...` (see `parse`); the planner also uses the
+//! `SELECT /*+ QUANTUM_JOIN(swap|sa|sqa|pt) */ ...` (see `parse`); the planner also uses the
 //! annealer on its own beyond the dynamic-programming limit, where it keeps the cheaper of
 //! the annealed and the greedy plan ([`AnnealOrGreedy`]).
 //!
@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use nq_quantum::encode::join::{AnnealedPlan, JoinOrderProblem, JoinPredicate};
 use nq_quantum::solve::{
-    ParallelTempering, Sampler, SimulatedAnnealing, SimulatedQuantumAnnealing,
+    ParallelTempering, PermutationAnnealing, Sampler, SimulatedAnnealing, SimulatedQuantumAnnealing,
 };
 
 use crate::error::{Result, SqlError};
@@ -26,8 +26,12 @@ const SEED: u64 = 0x5EED_0F01;
 /// Which sampler anneals the join-order QUBO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Solver {
-    /// Simulated annealing (the default).
+    /// Annealing with swap moves over permutations (the default): every state is a valid
+    /// order, so it reaches the QUBO's low-energy orders where single-flip samplers stall on
+    /// the permutation penalties.
     #[default]
+    Swap,
+    /// Simulated annealing with single-bit flips.
     Sa,
     /// Simulated quantum annealing (path-integral Monte Carlo on the transverse-field model).
     Sqa,
@@ -36,17 +40,18 @@ pub enum Solver {
 }
 
 impl Solver {
-    /// Parses the hint argument: empty (default), `sa`, `sqa` or `pt`.
+    /// Parses the hint argument: empty (default), `swap`, `sa`, `sqa` or `pt`.
     ///
     /// # Errors
     /// Any other name.
     pub fn parse(argument: &str) -> Result<Solver> {
         match argument.trim().to_ascii_lowercase().as_str() {
-            "" | "sa" => Ok(Solver::Sa),
+            "" | "swap" => Ok(Solver::Swap),
+            "sa" => Ok(Solver::Sa),
             "sqa" => Ok(Solver::Sqa),
             "pt" => Ok(Solver::Pt),
             other => Err(SqlError::Invalid(format!(
-                "unknown QUANTUM_JOIN solver {other:?}; choose sa, sqa or pt"
+                "unknown QUANTUM_JOIN solver {other:?}; choose swap, sa, sqa or pt"
             ))),
         }
     }
@@ -54,6 +59,12 @@ impl Solver {
     /// The sampler with the planner's budget: a few milliseconds on small queries.
     fn sampler(self) -> Box<dyn Sampler> {
         match self {
+            Solver::Swap => Box::new(PermutationAnnealing {
+                num_reads: 16,
+                num_sweeps: 30,
+                seed: SEED,
+                ..PermutationAnnealing::default()
+            }),
             Solver::Sa => Box::new(SimulatedAnnealing {
                 num_reads: 32,
                 num_sweeps: 300,
@@ -227,7 +238,7 @@ mod tests {
     fn test_every_solver_orders_a_small_chain_as_well_as_dp() {
         let g = chain(&[1_000_000.0, 10.0, 100_000.0, 50.0, 2_000.0]);
         let dp = g.cost(&DpOrderer.order(&g).order);
-        for solver in [Solver::Sa, Solver::Sqa, Solver::Pt] {
+        for solver in [Solver::Swap, Solver::Sa, Solver::Sqa, Solver::Pt] {
             let choice = QuantumOrderer { solver }.order(&g);
             assert!(is_permutation(&choice.order, 5), "{solver:?}: {choice:?}");
             assert!(
@@ -268,10 +279,11 @@ mod tests {
 
     #[test]
     fn test_solver_names_parse() {
-        assert_eq!(Solver::parse("").unwrap(), Solver::Sa);
+        assert_eq!(Solver::parse("").unwrap(), Solver::Swap);
+        assert_eq!(Solver::parse("sa").unwrap(), Solver::Sa);
         assert_eq!(Solver::parse(" SQA ").unwrap(), Solver::Sqa);
         assert_eq!(Solver::parse("pt").unwrap(), Solver::Pt);
         let err = Solver::parse("dwave").unwrap_err().to_string();
-        assert!(err.contains("sa, sqa or pt"), "{err}");
+        assert!(err.contains("swap, sa, sqa or pt"), "{err}");
     }
 }

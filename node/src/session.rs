@@ -470,6 +470,7 @@ fn lock_rows(txn: &mut dyn KvTxn, plan: &crate::plan::Plan, params: &[Value]) ->
             | Plan::Sort { input, .. }
             | Plan::Limit { input, .. }
             | Plan::Distinct { input }
+            | Plan::Grover { input, .. }
             | Plan::Aggregate { input, .. } => scans(input, out),
             Plan::Join { left, right, .. } | Plan::SetOp { left, right, .. } => {
                 scans(left, out);

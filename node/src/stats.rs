@@ -117,9 +117,21 @@ pub struct NodeProfile {
 #[derive(Debug, Default)]
 pub struct Profile {
     nodes: Mutex<HashMap<usize, NodeProfile>>,
+    notes: Mutex<HashMap<usize, String>>,
 }
 
 impl Profile {
+    /// Records what an operator did beyond rows and time (e.g. a Grover search's oracle
+    /// calls), shown by EXPLAIN ANALYZE.
+    pub fn note(&self, node: usize, text: String) {
+        self.notes.lock().insert(node, text);
+    }
+
+    /// A node's note.
+    pub fn note_of(&self, node: usize) -> Option<String> {
+        self.notes.lock().get(&node).cloned()
+    }
+
     /// Adds to a node's counters.
     pub fn add(&self, node: usize, rows: u64, loops: u64, time: Duration) {
         let mut map = self.nodes.lock();

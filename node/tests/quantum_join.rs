@@ -79,7 +79,7 @@ fn test_explain_shows_the_annealer_and_the_exact_optimum() {
         .position(|l| l.starts_with("Join order (quantum annealing): "))
         .unwrap_or_else(|| panic!("{explain:#?}"));
     assert!(
-        explain[order + 1].contains("simulated-annealing, QUBO of 36 variables"),
+        explain[order + 1].contains("permutation-annealing, QUBO of 36 variables"),
         "{explain:#?}"
     );
     assert!(
@@ -138,5 +138,60 @@ fn test_joins_beyond_the_dp_limit_are_annealed_or_greedy() {
     assert_eq!(
         run(&mut session, &chain_query(n, "JOIN")),
         run(&mut session, &chain_query(n, "QUANTUM_JOIN"))
+    );
+}
+
+/// The number after `key=` in an EXPLAIN ANALYZE annotation.
+fn counter(line: &str, key: &str) -> u64 {
+    let at = line
+        .find(&format!("{key}="))
+        .unwrap_or_else(|| panic!("{key} in {line}"));
+    line[at + key.len() + 1..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn test_grover_search_reports_oracle_calls_and_qubits() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path()).unwrap();
+    let mut session = engine.session();
+    run(&mut session, "CREATE TABLE t (id INT PRIMARY KEY, v INT)");
+    run(&mut session, "CREATE INDEX t_v ON t (v)");
+    let values: Vec<String> = (0..1000)
+        .map(|i| format!("({i}, {})", (i * 7) % 1000))
+        .collect();
+    run(
+        &mut session,
+        &format!("INSERT INTO t VALUES {}", values.join(", ")),
+    );
+    let found = run(
+        &mut session,
+        "SELECT id FROM grover_search('t', 'v', 'id = 777')",
+    );
+    assert_eq!(found, vec![vec![Value::Int(777)]]);
+    let explain = lines(run(
+        &mut session,
+        "EXPLAIN ANALYZE SELECT id FROM grover_search('t', 'v', 'id = 777')",
+    ));
+    let grover = explain
+        .iter()
+        .find(|l| l.contains("Grover Search (simulated)"))
+        .unwrap_or_else(|| panic!("{explain:#?}"));
+    assert_eq!(counter(grover, "items"), 1000, "{grover}");
+    assert_eq!(counter(grover, "marked"), 1, "{grover}");
+    assert_eq!(counter(grover, "qubits"), 10, "{grover}");
+    assert_eq!(counter(grover, "searches"), 1, "{grover}");
+    let calls = counter(grover, "oracle_calls");
+    // Exponential search gives up after ⌈9·√N⌉ + 1 calls plus its last round (< √N), far
+    // below the N checks of a scan; it found the item, so it made at least one measurement.
+    assert!(calls <= 9 * 32 + 1 + 32, "{grover}");
+    assert!(counter(grover, "measurements") >= 1, "{grover}");
+    assert!(
+        explain.iter().any(|l| l.contains("on t using t_v")),
+        "{explain:#?}"
     );
 }
