@@ -1,7 +1,8 @@
 //! `nqdb`, NeuroQuantumDB's command-line tool.
 //!
 //! `nqdb serve` runs the HTTP/WebSocket server, `nqdb init` creates its first API key, and
-//! `nqdb sql` runs SQL on an embedded database (see [`nq_node::shell`]).
+//! `nqdb sql` runs SQL on an embedded database or, with `--url`, on a server (see
+//! [`nq_node::shell`]).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use clap::Subcommand;
 use nq_node::engine::Engine;
 use nq_node::server::{self, NodeConfig};
 use nq_node::shell;
-use nq_node::shell::{Input, SqlArgs, Status, Target};
+use nq_node::shell::report::describe_error;
+use nq_node::shell::{Embedded, Input, Remote, SqlArgs, Status, Target};
 
 /// NeuroQuantumDB: an SQL database for small machines and clusters.
 #[derive(Debug, Parser)]
@@ -93,7 +95,15 @@ const SQL_AFTER_HELP: &str = "\
 Without -c or -f, nqdb sql reads a script from standard input when it is not a terminal, and
 otherwise starts an interactive shell (type \\? there for its commands).
 
-Exit status: 0 on success, 1 when a statement fails, 2 for a bad command line.";
+With --url, statements run on a server (nqdb serve) over its HTTP API, authenticated with
+--key or the NQDB_API_KEY environment variable. BEGIN ... COMMIT opens an HTTP transaction;
+one still open at exit is rolled back.
+
+Ctrl-C cancels the running statement (\"query cancelled\"); in the interactive shell it
+clears the line at the prompt, and Ctrl-D quits.
+
+Exit status: 0 on success, 1 when a statement fails or is cancelled, 2 for a bad command line,
+130 when Ctrl-C stops a script between statements.";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -175,13 +185,6 @@ fn init(args: &InitArgs) -> ExitCode {
 }
 
 fn sql(args: &SqlArgs) -> Status {
-    let dir = match args.target() {
-        Target::Embedded(dir) => dir,
-        Target::Remote(_) => {
-            eprintln!("error: not supported yet: connecting to a server arrives with nqdb serve");
-            return Status::Usage;
-        }
-    };
     let input = match args.input(std::io::stdin().is_terminal()) {
         Ok(input) => input,
         Err(message) => {
@@ -189,7 +192,51 @@ fn sql(args: &SqlArgs) -> Status {
             return Status::Usage;
         }
     };
-    run_embedded(dir, input, args)
+    match args.target() {
+        Target::Embedded(dir) => run_embedded(dir, input, args),
+        Target::Remote(url) => run_remote(url, input, args),
+    }
+}
+
+/// Runs `input` on the server at `url`.
+fn run_remote(url: &str, input: Input, args: &SqlArgs) -> Status {
+    let mut remote = match Remote::connect(url, args.api_key(), args.ca_cert.as_deref()) {
+        Ok(remote) => remote,
+        Err(error) => {
+            eprint!("{}", describe_error(&error, "", 0));
+            return if error.code == "invalid_url" || error.code == "invalid_certificate" {
+                Status::Usage
+            } else {
+                Status::Failed
+            };
+        }
+    };
+    let history_file = home_dir().map(|home| home.join(shell::HISTORY_FILE));
+    let status = shell::run(input, args.settings(), &mut remote, history_file.as_deref());
+    if let Err(error) = remote.rollback_open_transaction() {
+        eprint!(
+            "{}",
+            describe_error(
+                &shell::ShellError::new(
+                    error.code,
+                    format!("rolling back the open transaction: {}", error.message)
+                ),
+                "",
+                0
+            )
+        );
+        return Status::Failed;
+    }
+    status
+}
+
+/// The user's home directory, for the history of remote sessions.
+fn home_dir() -> Option<PathBuf> {
+    ["HOME", "USERPROFILE"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .find(|dir| !dir.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Runs `input` on a session of the database in `dir`.
@@ -207,7 +254,9 @@ fn run_embedded(dir: &Path, input: Input, args: &SqlArgs) -> Status {
     };
     let mut session = engine.session();
     let history_file = dir.join(shell::HISTORY_FILE);
-    let status = shell::run(input, args.settings(), &mut session, Some(&history_file));
+    let mut connection = Embedded::session(&mut session);
+    let status = shell::run(input, args.settings(), &mut connection, Some(&history_file));
+    drop(connection);
     drop(session);
     if let Err(error) = engine.close() {
         eprintln!(

@@ -12,7 +12,7 @@ use super::Settings;
 pub enum Target<'a> {
     /// An embedded database in this directory.
     Embedded(&'a Path),
-    /// A server at this URL (`--url`); the binary refuses it until `nqdb serve` exists.
+    /// A server at this URL (`--url`), reached over its HTTP API.
     Remote(&'a str),
 }
 
@@ -61,9 +61,19 @@ pub struct SqlArgs {
     #[arg(long, value_name = "DIR", default_value = "./nqdb-data")]
     pub data_dir: PathBuf,
 
-    /// Connect to a running server instead of opening a directory (not supported yet)
+    /// Run on the server `nqdb serve` runs at URL (http://HOST:PORT or https://HOST:PORT)
+    /// instead of opening a directory
     #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
     pub url: Option<String>,
+
+    /// API key for --url [default: the NQDB_API_KEY environment variable]
+    #[arg(long, value_name = "KEY", requires = "url")]
+    pub key: Option<String>,
+
+    /// Also trust the certificates in this PEM file for an https --url (a self-signed server
+    /// certificate, a private CA)
+    #[arg(long, value_name = "FILE", requires = "url")]
+    pub ca_cert: Option<PathBuf>,
 
     /// Run these statements and exit (repeatable; each is a script of one or more statements)
     #[arg(
@@ -94,6 +104,14 @@ impl SqlArgs {
             Some(url) => Target::Remote(url),
             None => Target::Embedded(&self.data_dir),
         }
+    }
+
+    /// The API key for a server: `--key`, else the `NQDB_API_KEY` environment variable.
+    pub fn api_key(&self) -> Option<String> {
+        self.key
+            .clone()
+            .or_else(|| std::env::var(super::remote::KEY_ENV).ok())
+            .filter(|key| !key.is_empty())
     }
 
     /// The shell's starting settings.
@@ -175,6 +193,10 @@ mod tests {
         let args = parse(&["--url", "http://localhost:8080"]).unwrap();
         assert_eq!(args.target(), Target::Remote("http://localhost:8080"));
         assert!(parse(&["--url", "http://x", "--data-dir", "d"]).is_err());
+        let args = parse(&["--url", "http://x", "--key", "nqk_a_b"]).unwrap();
+        assert_eq!(args.api_key().as_deref(), Some("nqk_a_b"));
+        // A key means nothing without a server.
+        assert!(parse(&["--key", "nqk_a_b"]).is_err());
     }
 
     #[test]

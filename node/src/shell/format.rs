@@ -1,5 +1,8 @@
 //! Rendering statement results as an aligned table, CSV, or JSON.
 //!
+//! The input is a [`ResultSet`], which both targets (an embedded database, a server) produce,
+//! so their output is the same.
+//!
 //! - **table**: psql's aligned layout. Headers are centred, numeric columns right-aligned, the
 //!   rest left-aligned; NULL is shown as `NULL` (so it differs from an empty string); a value
 //!   spanning lines marks each line that continues with `+`; a `(N rows)` footer and a blank
@@ -19,11 +22,11 @@
 use std::fmt::Write as _;
 
 use super::Format;
-use crate::result::StatementResult;
+use super::result_set::ResultSet;
 use crate::types::Value;
 
 /// Appends `result` in `format` to `out`.
-pub fn render(result: &StatementResult, format: Format, out: &mut String) {
+pub fn render(result: &ResultSet, format: Format, out: &mut String) {
     match format {
         Format::Table => render_table(result, out),
         Format::Csv => render_csv(result, out),
@@ -32,7 +35,7 @@ pub fn render(result: &StatementResult, format: Format, out: &mut String) {
 }
 
 /// The psql-style command tag of a statement: `INSERT 0 3`, `UPDATE 2`, or the tag itself.
-pub fn command_tag(result: &StatementResult) -> String {
+pub fn command_tag(result: &ResultSet) -> String {
     let tag = result.tag.trim();
     let count = result.rows_affected;
     match tag.to_ascii_uppercase().as_str() {
@@ -44,7 +47,7 @@ pub fn command_tag(result: &StatementResult) -> String {
     }
 }
 
-fn is_data_change(result: &StatementResult) -> bool {
+fn is_data_change(result: &ResultSet) -> bool {
     matches!(
         result.tag.trim().to_ascii_uppercase().as_str(),
         "INSERT" | "UPDATE" | "DELETE" | "MERGE"
@@ -58,7 +61,7 @@ enum Align {
     Right,
 }
 
-fn render_table(result: &StatementResult, out: &mut String) {
+fn render_table(result: &ResultSet, out: &mut String) {
     if result.columns.is_empty() {
         let tag = command_tag(result);
         if !tag.is_empty() {
@@ -70,19 +73,13 @@ fn render_table(result: &StatementResult, out: &mut String) {
     let aligns: Vec<Align> = result
         .columns
         .iter()
-        .map(|c| {
-            if c.data_type.is_numeric() {
-                Align::Right
-            } else {
-                Align::Left
-            }
-        })
+        .map(|c| if c.numeric { Align::Right } else { Align::Left })
         .collect();
     let header: Vec<String> = result.columns.iter().map(|c| c.name.clone()).collect();
     let rows: Vec<Vec<String>> = result
         .rows
         .iter()
-        .map(|row| row.iter().map(ToString::to_string).collect())
+        .map(|row| row.iter().map(|cell| cell.text().to_owned()).collect())
         .collect();
 
     let mut widths: Vec<usize> = header.iter().map(|h| text_width(h)).collect();
@@ -161,7 +158,7 @@ fn push_spaces(line: &mut String, count: usize) {
     line.extend(std::iter::repeat_n(' ', count));
 }
 
-fn render_csv(result: &StatementResult, out: &mut String) {
+fn render_csv(result: &ResultSet, out: &mut String) {
     if result.columns.is_empty() {
         return;
     }
@@ -173,12 +170,12 @@ fn render_csv(result: &StatementResult, out: &mut String) {
     }
     out.push('\n');
     for row in &result.rows {
-        for (i, value) in row.iter().enumerate() {
+        for (i, cell) in row.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            if !value.is_null() {
-                csv_field(&value.to_string(), out);
+            if !cell.is_null() {
+                csv_field(cell.text(), out);
             }
         }
         out.push('\n');
@@ -197,7 +194,7 @@ fn csv_field(text: &str, out: &mut String) {
     out.push('"');
 }
 
-fn render_json(result: &StatementResult, out: &mut String) {
+fn render_json(result: &ResultSet, out: &mut String) {
     out.push_str("{\"columns\":[");
     for (i, column) in result.columns.iter().enumerate() {
         if i > 0 {
@@ -206,7 +203,7 @@ fn render_json(result: &StatementResult, out: &mut String) {
         out.push_str("{\"name\":");
         json_string(&column.name, out);
         out.push_str(",\"type\":");
-        json_string(&column.data_type.to_string(), out);
+        json_string(&column.type_name, out);
         out.push('}');
     }
     out.push_str("],\"rows\":[");
@@ -215,11 +212,11 @@ fn render_json(result: &StatementResult, out: &mut String) {
             out.push(',');
         }
         out.push('[');
-        for (j, value) in row.iter().enumerate() {
+        for (j, cell) in row.iter().enumerate() {
             if j > 0 {
                 out.push(',');
             }
-            out.push_str(&json_value(value).to_string());
+            out.push_str(&cell.json().to_string());
         }
         out.push(']');
     }
@@ -257,7 +254,7 @@ mod tests {
     use rust_decimal::Decimal;
 
     use super::*;
-    use crate::result::ColumnInfo;
+    use crate::result::{ColumnInfo, StatementResult};
     use crate::types::DataType;
 
     fn result(columns: &[(&str, DataType)], rows: Vec<Vec<Value>>) -> StatementResult {
@@ -286,7 +283,7 @@ mod tests {
 
     fn check(result: &StatementResult, format: Format, expected: &str) {
         let mut out = String::new();
-        render(result, format, &mut out);
+        render(&ResultSet::from(result), format, &mut out);
         assert_eq!(out, expected, "\n{out}");
     }
 

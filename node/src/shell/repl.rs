@@ -1,8 +1,9 @@
 //! The interactive shell: line editing, multi-line statements, and history.
 //!
 //! Lines accumulate until they hold complete statements, which run as soon as their `;` is
-//! typed; an error is printed and the shell goes on. Ctrl-C drops the statement being typed,
-//! Ctrl-D (or `\q`) quits.
+//! typed; an error is printed and the shell goes on. At the prompt Ctrl-C drops the statement
+//! being typed; while a statement runs, Ctrl-C cancels it ("query cancelled", and the rest of
+//! that input is skipped); Ctrl-D (or `\q`) quits.
 //!
 //! Each complete input (a statement typed over several lines is one entry) goes into the
 //! history, which is saved to the history file after every entry. rustyline is built without
@@ -74,9 +75,15 @@ pub fn run(shell: &mut Shell<'_>, history_file: Option<&Path>) -> Status {
 
         let split = split(&pending);
         let mut quit = false;
+        let mut cancelled = false;
         for chunk in &split.chunks {
             match shell.run_chunk(&pending, chunk) {
                 Ok(Flow::Continue) | Err(Failure::Reported) => {}
+                // Ctrl-C also drops the statements typed after the cancelled one.
+                Err(Failure::Cancelled) => {
+                    cancelled = true;
+                    break;
+                }
                 Ok(Flow::Quit) => {
                     quit = true;
                     break;
@@ -88,7 +95,7 @@ pub fn run(shell: &mut Shell<'_>, history_file: Option<&Path>) -> Status {
             }
         }
         pending = match split.rest {
-            Some(rest) if !quit => pending[rest.start..].to_owned(),
+            Some(rest) if !quit && !cancelled => pending[rest.start..].to_owned(),
             _ => String::new(),
         };
         if pending.is_empty() {

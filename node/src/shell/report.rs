@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::error::{Position, SqlError};
+use super::connection::ShellError;
+use crate::error::Position;
 
 /// Lines longer than this many characters are shown as a window around the error.
 const MAX_SHOWN_LINE: usize = 120;
@@ -18,16 +19,15 @@ const WINDOW_SIDE: usize = 50;
 ///                  ^
 /// ```
 ///
-/// The engine reports positions within the statement; they are translated to positions in the
-/// script. Errors without a position are one line, `ERROR [code]: message`.
-pub fn describe_error(error: &SqlError, script: &str, offset: usize) -> String {
-    let message = match error {
-        // The position is given separately, so the message goes without it.
-        SqlError::Syntax { message, .. } => message.clone(),
-        other => other.to_string(),
-    };
-    let code = error.code();
-    let Some(position) = error.position() else {
+/// The engine and the server report positions within the statement; they are translated to
+/// positions in the script. Errors without a position are one line, `ERROR [code]: message`.
+pub fn describe_error(error: &ShellError, script: &str, offset: usize) -> String {
+    let ShellError {
+        code,
+        message,
+        position,
+    } = error;
+    let Some(position) = *position else {
         return format!("ERROR [{code}]: {message}\n");
     };
     let Position { line, column } = script_position(script, offset, position);
@@ -96,17 +96,18 @@ fn show_line(text: &str, line: u64, column: u64, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::SqlError;
 
-    fn syntax(line: u64, column: u64) -> SqlError {
-        SqlError::Syntax {
+    fn syntax(line: u64, column: u64) -> ShellError {
+        ShellError::from(SqlError::Syntax {
             message: "Expected: end of statement, found: FORM".into(),
             position: Position { line, column },
-        }
+        })
     }
 
     #[test]
     fn test_error_without_position_is_one_line() {
-        let error = SqlError::UnknownTable("t".into());
+        let error = ShellError::from(SqlError::UnknownTable("t".into()));
         assert_eq!(
             describe_error(&error, "select * from t", 0),
             "ERROR [undefined_table]: table \"t\" does not exist\n"

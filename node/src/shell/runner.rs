@@ -4,12 +4,13 @@ use std::io;
 use std::io::Write;
 use std::ops::Range;
 
+use super::connection::{Connection, ShellError};
 use super::format::render;
+use super::interrupt::Interrupt;
 use super::report::describe_error;
+use super::result_set::ResultSet;
 use super::split::{Chunk, split};
 use super::{Format, Settings};
-use crate::error::SqlError;
-use crate::result::{SqlExecutor, StatementResult};
 
 /// Help for `\?`.
 const HELP: &str = "\
@@ -33,11 +34,16 @@ pub enum Flow {
     Quit,
 }
 
+/// What the shell prints when Ctrl-C stopped a statement.
+pub const CANCELLED_MESSAGE: &str = "query cancelled";
+
 /// Why a chunk of input failed.
 #[derive(Debug)]
 pub enum Failure {
     /// A statement or command failed; the error has been printed to standard error.
     Reported,
+    /// Ctrl-C cancelled a statement or command; "query cancelled" has been printed.
+    Cancelled,
     /// Writing the output failed (a closed pipe, a full disk).
     Output(io::Error),
 }
@@ -48,10 +54,11 @@ impl From<io::Error> for Failure {
     }
 }
 
-/// The shell: runs input on an executor and prints to `out` (results) and `err` (errors).
+/// The shell: runs input on a connection and prints to `out` (results) and `err` (errors).
 pub struct Shell<'a> {
-    executor: &'a mut dyn SqlExecutor,
+    connection: &'a mut dyn Connection,
     settings: Settings,
+    interrupt: Interrupt,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
 }
@@ -65,19 +72,25 @@ impl std::fmt::Debug for Shell<'_> {
 }
 
 impl<'a> Shell<'a> {
-    /// A shell over `executor`.
+    /// A shell over `connection`.
     pub fn new(
-        executor: &'a mut dyn SqlExecutor,
+        connection: &'a mut dyn Connection,
         settings: Settings,
         out: &'a mut dyn Write,
         err: &'a mut dyn Write,
     ) -> Self {
         Shell {
-            executor,
+            connection,
             settings,
+            interrupt: Interrupt::new(),
             out,
             err,
         }
+    }
+
+    /// Where Ctrl-C goes: the statement or command that runs (see [`Interrupt::listen`]).
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
     }
 
     /// The current settings (`\timing` and `\format` change them).
@@ -115,9 +128,13 @@ impl<'a> Shell<'a> {
     /// the position translated to `script`.
     pub fn run_statement(&mut self, script: &str, range: Range<usize>) -> Result<(), Failure> {
         let statement = &script[range.clone()];
-        match self.executor.execute(statement, &[]) {
+        let outcome = {
+            let _armed = self.interrupt.arm(self.connection.canceller());
+            self.connection.execute(statement)
+        };
+        match outcome {
             Ok(results) => self.print_results(&results, self.settings.timing),
-            Err(error) => self.fail(&describe_error(&error, script, range.start)),
+            Err(error) => self.fail_with(&error, script, range.start),
         }
     }
 
@@ -133,12 +150,15 @@ impl<'a> Shell<'a> {
             "\\?" => self.out.write_all(HELP.as_bytes())?,
             "\\timing" => self.timing(argument)?,
             "\\format" => self.format(argument)?,
-            "\\d" if argument.is_empty() => {
-                let result = self.executor.list_tables();
-                self.print_outcome(result)?;
-            }
             "\\d" => {
-                let result = self.executor.describe(&unquote(argument));
+                let result = {
+                    let _armed = self.interrupt.arm(self.connection.canceller());
+                    if argument.is_empty() {
+                        self.connection.list_tables()
+                    } else {
+                        self.connection.describe(&unquote(argument))
+                    }
+                };
                 self.print_outcome(result)?;
             }
             _ => self.fail(&format!(
@@ -184,19 +204,27 @@ impl<'a> Shell<'a> {
         Ok(())
     }
 
-    fn print_outcome(&mut self, outcome: Result<StatementResult, SqlError>) -> Result<(), Failure> {
+    fn print_outcome(&mut self, outcome: Result<ResultSet, ShellError>) -> Result<(), Failure> {
         match outcome {
             Ok(result) => self.print_results(std::slice::from_ref(&result), false),
-            Err(error) => self.fail(&describe_error(&error, "", 0)),
+            Err(error) => self.fail_with(&error, "", 0),
         }
     }
 
     /// Prints `results`, each followed by its run time if `timed`.
-    fn print_results(&mut self, results: &[StatementResult], timed: bool) -> Result<(), Failure> {
+    fn print_results(&mut self, results: &[ResultSet], timed: bool) -> Result<(), Failure> {
         for result in results {
             let mut text = String::new();
             render(result, self.settings.format, &mut text);
             self.out.write_all(text.as_bytes())?;
+            if result.truncated {
+                self.out.flush()?;
+                writeln!(
+                    self.err,
+                    "warning: the server returned only the first {} rows (its limits.max_rows)",
+                    result.rows.len()
+                )?;
+            }
             if timed {
                 let line = format!("Time: {:.3} ms\n", result.elapsed.as_secs_f64() * 1000.0);
                 // Keep machine-readable output parseable.
@@ -210,12 +238,33 @@ impl<'a> Shell<'a> {
         Ok(())
     }
 
+    /// Reports `error` of the statement at `offset` of `script`: "query cancelled" if Ctrl-C
+    /// stopped it ([`Failure::Cancelled`]), else the error with its place.
+    fn fail_with(
+        &mut self,
+        error: &ShellError,
+        script: &str,
+        offset: usize,
+    ) -> Result<(), Failure> {
+        if self.interrupt.fired() && error.is_cancellation() {
+            self.write_error(&format!("{CANCELLED_MESSAGE}\n"))?;
+            return Err(Failure::Cancelled);
+        }
+        self.fail(&describe_error(error, script, offset))
+    }
+
     /// Prints `message` to standard error and fails with [`Failure::Reported`].
     fn fail(&mut self, message: &str) -> Result<(), Failure> {
+        self.write_error(message)?;
+        Err(Failure::Reported)
+    }
+
+    /// Prints `message` to standard error, after the output so far.
+    fn write_error(&mut self, message: &str) -> Result<(), Failure> {
         self.out.flush()?;
         self.err.write_all(message.as_bytes())?;
         self.err.flush()?;
-        Err(Failure::Reported)
+        Ok(())
     }
 }
 
@@ -230,11 +279,13 @@ fn unquote(name: &str) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::sync::{Arc, Condvar, Mutex};
     use std::time::Duration;
 
     use super::*;
-    use crate::error::Position;
-    use crate::result::ColumnInfo;
+    use crate::error::{Position, SqlError};
+    use crate::result::{ColumnInfo, SqlExecutor, StatementResult};
+    use crate::shell::connection::{Canceller, Embedded, QUERY_CANCELED};
     use crate::types::{DataType, Value};
 
     /// A stand-in executor: answers from a fixed table of statements and records the calls.
@@ -309,12 +360,14 @@ pub(crate) mod tests {
     /// error, and the executor's calls.
     fn run(script: &str, settings: Settings) -> (String, String, String, Vec<String>) {
         let mut executor = FakeExecutor::default();
+        let mut connection = Embedded::new(&mut executor, None);
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let flow = Shell::new(&mut executor, settings, &mut out, &mut err).run_script(script);
+        let flow = Shell::new(&mut connection, settings, &mut out, &mut err).run_script(script);
         let flow = match flow {
             Ok(Flow::Continue) => "continue",
             Ok(Flow::Quit) => "quit",
             Err(Failure::Reported) => "error",
+            Err(Failure::Cancelled) => "cancelled",
             Err(Failure::Output(e)) => panic!("{e}"),
         };
         (
@@ -406,5 +459,75 @@ pub(crate) mod tests {
             assert!(err.starts_with("invalid "), "{err}");
             assert!(calls.is_empty());
         }
+    }
+
+    /// A connection whose statements run until cancelled, or fail as timed out when asked.
+    #[derive(Default)]
+    struct SlowConnection {
+        cancel: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Connection for SlowConnection {
+        fn execute(&mut self, sql: &str) -> Result<Vec<ResultSet>, ShellError> {
+            if sql == "timeout" {
+                return Err(ShellError::new(QUERY_CANCELED, "statement timeout"));
+            }
+            let (flag, woken) = &*self.cancel;
+            let mut cancelled = flag.lock().unwrap();
+            while !*cancelled {
+                cancelled = woken.wait(cancelled).unwrap();
+            }
+            Err(ShellError::new(QUERY_CANCELED, "cancelled"))
+        }
+
+        fn describe(&mut self, _table: &str) -> Result<ResultSet, ShellError> {
+            unreachable!()
+        }
+
+        fn list_tables(&mut self) -> Result<ResultSet, ShellError> {
+            unreachable!()
+        }
+
+        fn canceller(&mut self) -> Canceller {
+            let cancel = Arc::new((Mutex::new(false), Condvar::new()));
+            self.cancel = Arc::clone(&cancel);
+            Arc::new(move || {
+                *cancel.0.lock().unwrap() = true;
+                cancel.1.notify_all();
+            })
+        }
+    }
+
+    #[test]
+    fn test_ctrl_c_cancels_the_running_statement() {
+        let mut connection = SlowConnection::default();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut shell = Shell::new(&mut connection, table(), &mut out, &mut err);
+        let interrupt = shell.interrupt().clone();
+        let presser = std::thread::spawn(move || {
+            // Ctrl-C until the statement is running and has been cancelled.
+            while !interrupt.fired() {
+                interrupt.fire();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let flow = shell.run_script("select pg_sleep(1000); select 1;");
+        presser.join().unwrap();
+        assert!(matches!(flow, Err(Failure::Cancelled)), "{flow:?}");
+        drop(shell);
+        assert_eq!(String::from_utf8(err).unwrap(), "query cancelled\n");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn test_a_timeout_without_ctrl_c_is_an_ordinary_error() {
+        let mut connection = SlowConnection::default();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let flow = Shell::new(&mut connection, table(), &mut out, &mut err).run_script("timeout");
+        assert!(matches!(flow, Err(Failure::Reported)), "{flow:?}");
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "ERROR [query_canceled]: statement timeout\n"
+        );
     }
 }
