@@ -9,6 +9,7 @@ mod bufferpool;
 mod child;
 mod commit;
 mod dwave;
+mod gset_best;
 mod joinorder;
 mod maxcut;
 mod peers;

@@ -8,9 +8,13 @@
 //! sweeps over `slices` Trotter slices. Every cut printed is recomputed from the solver's
 //! returned sides (ours and the peer's), so a wrong answer aborts the run.
 //!
-//! **Reference.** The generated graphs follow the G-set recipes but are not the published
-//! G-set instances, so published best-known cuts do not apply to them. The reference cut is the
-//! best cut any solver found in this run, including one long SA run (`--reference-sweeps`).
+//! **Reference.** The generated random and planar graphs follow the G-set recipes but are not
+//! the published G-set instances, so published best-known cuts do not apply to them; their
+//! reference cut is the best cut any solver found in this run, including one long SA run
+//! (`--reference-sweeps`). The generated unit tori `g48torus` and `g50torus` have the same
+//! optimum as G48/G49 and G50 (see `gset_best`), and published G-set files passed by name
+//! (`G22.txt`) are checked against their published best-known cuts:
+//! `maxcut_<instance>_of_best_known`.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -105,8 +109,9 @@ struct Recipe {
 }
 
 /// The generated set: each G-set family once (random unit and ±1 weights, toroidal ±1,
-/// planar union) at 800 nodes, plus the sparse 2000-node random family.
-const RECIPES: [Recipe; 5] = [
+/// planar union) at 800 nodes, the sparse 2000-node random family, and the two unit tori
+/// whose optima equal G48's and G50's best-known cuts.
+const RECIPES: [Recipe; 7] = [
     Recipe {
         name: "g1like",
         imitates: "G1: random_graph(800, 0.06, unit, seed 1)",
@@ -131,6 +136,16 @@ const RECIPES: [Recipe; 5] = [
         name: "g22like",
         imitates: "G22: random_graph(2000, 0.01, unit, seed 22)",
         build: || io::random_graph(2000, 0.01, WeightKind::Unit, 22),
+    },
+    Recipe {
+        name: "g48torus",
+        imitates: "G48/G49: toroidal_grid(50, 60, unit), optimum 6000",
+        build: || io::toroidal_grid(50, 60, WeightKind::Unit, 48),
+    },
+    Recipe {
+        name: "g50torus",
+        imitates: "G50: toroidal_grid(25, 120, unit), optimum 5880",
+        build: || io::toroidal_grid(25, 120, WeightKind::Unit, 50),
     },
 ];
 
@@ -158,6 +173,8 @@ struct Instance {
     /// The peer run again with our β range (`--peer-same-range`).
     peer_same_range: Option<PeerRun>,
     reference: Option<SolverRun>,
+    /// The published (or, for the generated tori, proven) best cut, and its source.
+    best_known: Option<(f64, &'static str)>,
 }
 
 impl Instance {
@@ -346,6 +363,7 @@ fn run_instance(args: &MaxcutArgs, path: &Path, peer: Option<&Peer>) -> Result<I
         None
     };
     Ok(Instance {
+        best_known: crate::gset_best::best_known(&name),
         name,
         nodes,
         edges,
@@ -422,7 +440,8 @@ fn print_report(args: &MaxcutArgs, peer: Option<&Peer>, instances: &[Instance]) 
         summary_columns.push("dwave");
     }
     let mut summary = Report::new(summary_columns.clone(), peer.is_some());
-    let mut versus_reference = Report::new(summary_columns, false);
+    let mut versus_reference = Report::new(summary_columns.clone(), false);
+    let mut versus_best_known = Report::new(summary_columns, false);
     let mut winners = Vec::new();
     for instance in instances {
         let name = &instance.name;
@@ -475,6 +494,16 @@ fn print_report(args: &MaxcutArgs, peer: Option<&Peer>, instances: &[Instance]) 
             ),
             4,
         );
+        if let Some((best, _)) = instance.best_known {
+            versus_best_known.push(
+                format!("maxcut_{name}_of_best_known"),
+                with_peer(
+                    ours.best_cut / best,
+                    peer_value(|p| p.best_cut).map(|cut| cut / best),
+                ),
+                4,
+            );
+        }
     }
 
     println!("{}", system::machine_line());
@@ -548,9 +577,24 @@ fn print_report(args: &MaxcutArgs, peer: Option<&Peer>, instances: &[Instance]) 
     println!(
         "notes: `ours` in the summary is our best solver on each instance (highest cut, \
          fastest on ties): {}. `_of_reference` is the best cut divided by the reference cut. \
-         The generated graphs follow the G-set recipes but are not the published instances, \
-         so the published best-known cuts do not apply.",
-        winners.join(", ")
+         The generated random and planar graphs follow the G-set recipes but are not the \
+         published instances, so the published best-known cuts do not apply to them. \
+         `_of_best_known` divides by the best-known cut: {}.",
+        winners.join(", "),
+        {
+            let known: Vec<String> = instances
+                .iter()
+                .filter_map(|i| {
+                    i.best_known
+                        .map(|(cut, source)| format!("{} {cut} ({source})", i.name))
+                })
+                .collect();
+            if known.is_empty() {
+                "none of these instances has one".to_string()
+            } else {
+                known.join(", ")
+            }
+        }
     );
     println!();
     print!("{}", detail.markdown());
@@ -559,7 +603,12 @@ fn print_report(args: &MaxcutArgs, peer: Option<&Peer>, instances: &[Instance]) 
     println!();
     print!("{}", versus_reference.markdown());
     println!();
+    if !versus_best_known.is_empty() {
+        print!("{}", versus_best_known.markdown());
+        println!();
+    }
     print!("{}", detail.machine_lines());
     print!("{}", summary.machine_lines());
     print!("{}", versus_reference.machine_lines());
+    print!("{}", versus_best_known.machine_lines());
 }

@@ -29,6 +29,11 @@ impl Report {
         }
     }
 
+    /// Whether no figure was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     pub fn push(&mut self, metric: impl Into<String>, values: Vec<f64>, decimals: usize) {
         let metric = metric.into();
         assert_eq!(
