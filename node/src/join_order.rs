@@ -220,10 +220,11 @@ pub fn default_orderer(n: usize) -> &'static dyn JoinOrderer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn chain(rows: &[f64]) -> JoinGraph {
+    /// A chain r0 - r1 - ... with key/foreign-key selectivities (1 / the larger side).
+    pub(crate) fn chain(rows: &[f64]) -> JoinGraph {
         JoinGraph {
             relations: rows
                 .iter()

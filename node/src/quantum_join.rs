@@ -206,27 +206,8 @@ impl JoinOrderer for AnnealOrGreedy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::join_order::{DpOrderer, JoinEdge, Relation};
-
-    fn chain(rows: &[f64]) -> JoinGraph {
-        JoinGraph {
-            relations: rows
-                .iter()
-                .enumerate()
-                .map(|(i, &r)| Relation {
-                    name: format!("r{i}"),
-                    rows: r,
-                })
-                .collect(),
-            edges: (1..rows.len())
-                .map(|i| JoinEdge {
-                    a: i - 1,
-                    b: i,
-                    selectivity: 1.0 / rows[i - 1].max(rows[i]),
-                })
-                .collect(),
-        }
-    }
+    use crate::join_order::DpOrderer;
+    use crate::join_order::tests::chain;
 
     fn is_permutation(order: &[usize], n: usize) -> bool {
         let mut sorted = order.to_vec();
