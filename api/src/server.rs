@@ -106,7 +106,15 @@ pub fn router(state: &AppState) -> (Router, utoipa::openapi::OpenApi) {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                    // `otel.name` (filled in by `track` once the route is known) names the
+                    // span for an OpenTelemetry exporter, if the binary installs one.
+                    tracing::info_span!(
+                        "request",
+                        id = %id,
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        otel.name = tracing::field::Empty,
+                    )
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG))
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
@@ -157,6 +165,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().to_string();
+    tracing::Span::current().record("otel.name", format!("{method} {route}"));
     let start = Instant::now();
     let response = next.run(req).await;
     let metrics = state.metrics();

@@ -1,8 +1,12 @@
 //! TLS: the server speaks HTTPS with a certificate from files, offers HTTP/2 and HTTP/1.1
-//! through ALPN, and refuses a key that does not fit the certificate at start.
+//! through ALPN, and refuses a key that does not fit the certificate at start. HTTP/2 carries
+//! real API requests, multiplexed on one connection, over TLS (ALPN `h2`) and over plain TCP
+//! (h2c with prior knowledge).
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nq_api::ServerConfig;
 use nq_api::config::TlsConfig;
@@ -10,6 +14,7 @@ use nq_node::engine::Engine;
 use nq_node::server::EngineBackend;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A self-signed certificate for localhost, made with the openssl command.
@@ -126,5 +131,144 @@ async fn https_with_alpn_and_bad_keys_refused() {
     let untrusting = client(&other.cert, &[b"http/1.1"]);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert!(untrusting.connect(name, tcp).await.is_err());
+    server.shutdown().await.unwrap();
+}
+
+/// A TCP forwarder to `target` on port 0 that counts the connections it accepts.
+async fn counting_proxy(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+/// Requests over `http`, which must all travel as HTTP/2: statements, the table list, and
+/// 24 concurrent queries sharing one connection (the proxy in front of the server counts).
+async fn speak_http2(http: &reqwest::Client, base: &str, key: &str, connections: &AtomicUsize) {
+    let query = |sql: &str, params: Value| {
+        http.post(format!("{base}/api/v1/query"))
+            .bearer_auth(key)
+            .json(&json!({"sql": sql, "params": params}))
+            .send()
+    };
+    let response = query(
+        "CREATE TABLE h2_rows (id INT PRIMARY KEY, name TEXT NOT NULL)",
+        json!([]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let response = query(
+        "INSERT INTO h2_rows VALUES ($1, 'one'), (2, 'two')",
+        json!([1]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let response = query("SELECT name FROM h2_rows ORDER BY id", json!([]))
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["rows"], json!([["one"], ["two"]]), "{body}");
+
+    let response = http
+        .get(format!("{base}/api/v1/tables"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let tables: Value = response.json().await.unwrap();
+    assert_eq!(tables[0]["name"], "h2_rows", "{tables}");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "one connection so far"
+    );
+
+    // Concurrent requests are streams of the one connection, not connections of their own.
+    let answers = futures_util::future::join_all((0..24).map(|i| {
+        let request = query("SELECT $1 * 2, count(*) FROM h2_rows", json!([i]));
+        async move {
+            let response = request.await.unwrap();
+            assert_eq!(response.version(), reqwest::Version::HTTP_2);
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            (i, body)
+        }
+    }))
+    .await;
+    for (i, body) in answers {
+        assert_eq!(body["rows"], json!([[i * 2, 2]]), "{body}");
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "HTTP/2 multiplexes the concurrent requests on one connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_over_tls_and_over_plain_tcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = certificate(dir.path(), "h2");
+
+    // TLS: the client negotiates h2 through ALPN.
+    let data = dir.path().join("tls");
+    let key = nq_node::server::init(&data).unwrap().1;
+    let engine = Engine::open(&data).unwrap();
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(tls.clone()),
+        ..ServerConfig::default()
+    };
+    let server = nq_api::start(config, &data, Arc::new(EngineBackend::new(engine)))
+        .await
+        .unwrap();
+    let (proxy, connections) = counting_proxy(server.addr()).await;
+    let pem = std::fs::read(&tls.cert).unwrap();
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    speak_http2(&http, &format!("https://{proxy}"), &key, &connections).await;
+    drop(http);
+    server.shutdown().await.unwrap();
+
+    // Plain TCP: h2c, the client starting with the HTTP/2 preface (no upgrade dance).
+    let data = dir.path().join("plain");
+    let key = nq_node::server::init(&data).unwrap().1;
+    let engine = Engine::open(&data).unwrap();
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..ServerConfig::default()
+    };
+    let server = nq_api::start(config, &data, Arc::new(EngineBackend::new(engine)))
+        .await
+        .unwrap();
+    let (proxy, connections) = counting_proxy(server.addr()).await;
+    let http = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    speak_http2(&http, &format!("http://{proxy}"), &key, &connections).await;
+    drop(http);
     server.shutdown().await.unwrap();
 }

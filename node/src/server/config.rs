@@ -27,6 +27,8 @@ pub struct NodeConfig {
     pub sql: SqlConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Trace export over OpenTelemetry OTLP (off unless `otlp_endpoint` is set).
+    pub telemetry: TelemetryConfig,
 }
 
 impl Default for NodeConfig {
@@ -37,6 +39,7 @@ impl Default for NodeConfig {
             storage: StorageConfig::default(),
             sql: SqlConfig::default(),
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -125,6 +128,88 @@ pub enum LogFormat {
     Json,
 }
 
+/// Trace export: the spans of requests (with their request ids) and of what runs inside them,
+/// sent to an OpenTelemetry collector over OTLP/HTTP with protobuf bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Base URL of the collector's OTLP/HTTP receiver (`http://localhost:4318`); spans go to
+    /// its `/v1/traces` (appended unless the URL already ends with it). Absent or empty:
+    /// nothing is exported and no connection is made.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the exported spans.
+    pub service_name: String,
+    /// Share of traces kept, 0 to 1 (by trace id; a trace is kept or dropped whole).
+    pub sample_ratio: f64,
+    /// Time one export request may take, milliseconds; also bounds the flush at shutdown.
+    pub timeout_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: "nqdb".into(),
+            sample_ratio: 1.0,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl TelemetryConfig {
+    /// The collector's `/v1/traces` URL, or `None` when export is off. Fails on a value that
+    /// is not an http(s) URL, naming the key.
+    pub fn traces_url(&self) -> Result<Option<String>, ConfigError> {
+        let Some(endpoint) = self
+            .otlp_endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        else {
+            return Ok(None);
+        };
+        let invalid = |why: &str| {
+            ConfigError::Load(format!(
+                "telemetry.otlp_endpoint: {endpoint:?} {why}, like http://localhost:4318"
+            ))
+        };
+        let mut url = reqwest::Url::parse(endpoint).map_err(|_| invalid("is not a URL"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid("is not an http(s) URL with a host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("must not have a query or fragment"));
+        }
+        if !url.path().ends_with("/v1/traces") {
+            let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+        }
+        Ok(Some(url.to_string()))
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.traces_url()?;
+        if self.service_name.trim().is_empty() {
+            return Err(ConfigError::Load(
+                "telemetry.service_name: must not be empty".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            return Err(ConfigError::Load(format!(
+                "telemetry.sample_ratio: {} is not between 0 and 1",
+                self.sample_ratio
+            )));
+        }
+        if self.timeout_ms == 0 {
+            return Err(ConfigError::Load(
+                "telemetry.timeout_ms: must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A configuration that does not load.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -138,7 +223,7 @@ pub enum ConfigError {
 
 /// Top-level sections an `NQDB_` variable may address; other `NQDB_*` variables (tests use a
 /// few) are not configuration.
-const SECTIONS: &[&str] = &["data_dir", "server", "storage", "sql", "log"];
+const SECTIONS: &[&str] = &["data_dir", "server", "storage", "sql", "log", "telemetry"];
 
 impl NodeConfig {
     /// Loads the layers. `file` is `--config`; `overrides` are the flags, as a partial
@@ -177,6 +262,7 @@ impl NodeConfig {
                 "storage.buffer_pool_mb: must be at least 1".into(),
             ));
         }
+        config.telemetry.validate()?;
         Ok(config)
     }
 
@@ -253,6 +339,81 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("does not exist"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn telemetry_is_off_by_default_and_checked_when_set() {
+        figment::Jail::expect_with(|jail| {
+            let c = NodeConfig::load(None, dict(&[])).unwrap();
+            assert_eq!(c.telemetry.traces_url().unwrap(), None);
+            assert_eq!(c.telemetry.service_name, "nqdb");
+
+            jail.set_env("NQDB_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318");
+            jail.set_env("NQDB_TELEMETRY__SAMPLE_RATIO", "1");
+            jail.set_env("NQDB_TELEMETRY__SERVICE_NAME", "db-7");
+            let c = NodeConfig::load(None, dict(&[])).unwrap();
+            assert_eq!(
+                c.telemetry.traces_url().unwrap().as_deref(),
+                Some("http://127.0.0.1:4318/v1/traces")
+            );
+            assert_eq!(c.telemetry.sample_ratio, 1.0);
+            assert_eq!(c.telemetry.service_name, "db-7");
+            for (given, url) in [
+                (
+                    "https://otel.example:4318/",
+                    "https://otel.example:4318/v1/traces",
+                ),
+                ("http://c:4318/prefix", "http://c:4318/prefix/v1/traces"),
+                ("http://c:4318/v1/traces", "http://c:4318/v1/traces"),
+            ] {
+                jail.set_env("NQDB_TELEMETRY__OTLP_ENDPOINT", given);
+                let c = NodeConfig::load(None, dict(&[])).unwrap();
+                assert_eq!(c.telemetry.traces_url().unwrap().as_deref(), Some(url));
+            }
+            jail.set_env("NQDB_TELEMETRY__OTLP_ENDPOINT", "");
+            let c = NodeConfig::load(None, dict(&[])).unwrap();
+            assert_eq!(c.telemetry.traces_url().unwrap(), None, "empty is off");
+
+            for bad in [
+                "localhost:4318",
+                "ftp://c/",
+                "http://c:4318/?x=1",
+                "not a url",
+            ] {
+                jail.set_env("NQDB_TELEMETRY__OTLP_ENDPOINT", bad);
+                let err = NodeConfig::load(None, dict(&[])).unwrap_err().to_string();
+                assert!(err.contains("telemetry.otlp_endpoint"), "{bad}: {err}");
+            }
+            jail.set_env("NQDB_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318");
+            for (key, value) in [
+                ("SAMPLE_RATIO", "1.5"),
+                ("SAMPLE_RATIO", "-0.1"),
+                ("SAMPLE_RATIO", "half"),
+                ("TIMEOUT_MS", "0"),
+                ("SERVICE_NAME", " "),
+            ] {
+                jail.set_env(format!("NQDB_TELEMETRY__{key}"), value);
+                let err = NodeConfig::load(None, dict(&[])).unwrap_err().to_string();
+                let name = format!("telemetry.{}", key.to_lowercase());
+                assert!(err.to_lowercase().contains(&name), "{key}={value}: {err}");
+                jail.clear_env();
+                jail.set_env("NQDB_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318");
+            }
+
+            jail.create_file(
+                "nqdb.toml",
+                "[telemetry]\notlp_endpoint = \"http://collector:4318\"\nsample_ratio = 0.25\n",
+            )?;
+            let c = NodeConfig::load(Some(Path::new("nqdb.toml")), dict(&[])).unwrap();
+            assert_eq!(c.telemetry.sample_ratio, 0.25);
+            assert_eq!(
+                c.telemetry.otlp_endpoint.as_deref(),
+                Some("http://127.0.0.1:4318"),
+                "the environment beats the file"
+            );
             Ok(())
         });
     }

@@ -3,12 +3,14 @@
 pub mod backend;
 pub mod config;
 mod feed;
+pub mod telemetry;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use backend::EngineBackend;
 pub use config::NodeConfig;
+pub use telemetry::Telemetry;
 
 use crate::engine::Engine;
 
@@ -29,20 +31,31 @@ pub enum ServeError {
     /// The async runtime could not start.
     #[error("starting the runtime: {0}")]
     Runtime(std::io::Error),
+    /// Trace export (`[telemetry]`) could not start.
+    #[error("telemetry: {0}")]
+    Telemetry(#[from] telemetry::TelemetryError),
 }
 
-/// Installs the log subscriber described by `config.log` (once per process).
+/// Installs the log subscriber described by `config.log` (once per process), with a place for
+/// the trace exporter that [`serve`] (or [`Telemetry::start`]) plugs in when `[telemetry]`
+/// asks for one.
 pub fn init_logging(config: &config::LogConfig) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (exporter, handle) = telemetry::slot();
+    let base = tracing_subscriber::registry().with(filter).with(exporter);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match config.format {
-        config::LogFormat::Text => builder.try_init(),
-        config::LogFormat::Json => builder.json().try_init(),
+    let installed = match config.format {
+        config::LogFormat::Text => base.with(fmt).try_init(),
+        config::LogFormat::Json => base.with(fmt.json()).try_init(),
     };
+    if installed.is_ok() {
+        telemetry::register(handle);
+    }
 }
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
@@ -53,38 +66,48 @@ pub fn serve(config: NodeConfig) -> Result<(), ServeError> {
         .build()
         .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
-        let started = std::time::Instant::now();
-        let dir = config.data_dir.clone();
-        let options = config.engine_options();
-        let open_dir = dir.clone();
-        let engine = tokio::task::spawn_blocking(move || Engine::open_with(&open_dir, &options))
-            .await
-            .map_err(|e| ServeError::Runtime(std::io::Error::other(e)))?
-            .map_err(|source| ServeError::Open {
-                dir: dir.display().to_string(),
-                source,
-            })?;
-        let backend = Arc::new(EngineBackend::new(engine.clone()));
-        let server = nq_api::start(config.server.clone(), &dir, backend).await?;
-        tracing::info!(
-            url = %server.base_url(),
-            data_dir = %dir.display(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
-            "ready"
-        );
-        nq_api::shutdown_signal().await;
-        tracing::info!("shutting down");
-        server.shutdown().await?;
-        tokio::task::spawn_blocking(move || engine.close())
-            .await
-            .map_err(|e| ServeError::Runtime(std::io::Error::other(e)))?
-            .map_err(|source| ServeError::Open {
-                dir: dir.display().to_string(),
-                source,
-            })?;
-        tracing::info!("stopped");
-        Ok(())
+        let telemetry = Telemetry::start(&config.telemetry)?;
+        let result = run(config).await;
+        if let Some(telemetry) = telemetry {
+            // Sends the spans of the last requests; blocks, so off the async threads.
+            let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+        }
+        result
     })
+}
+
+async fn run(config: NodeConfig) -> Result<(), ServeError> {
+    let started = std::time::Instant::now();
+    let dir = config.data_dir.clone();
+    let options = config.engine_options();
+    let open_dir = dir.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open_with(&open_dir, &options))
+        .await
+        .map_err(|e| ServeError::Runtime(std::io::Error::other(e)))?
+        .map_err(|source| ServeError::Open {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+    let backend = Arc::new(EngineBackend::new(engine.clone()));
+    let server = nq_api::start(config.server.clone(), &dir, backend).await?;
+    tracing::info!(
+        url = %server.base_url(),
+        data_dir = %dir.display(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "ready"
+    );
+    nq_api::shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await?;
+    tokio::task::spawn_blocking(move || engine.close())
+        .await
+        .map_err(|e| ServeError::Runtime(std::io::Error::other(e)))?
+        .map_err(|source| ServeError::Open {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// `nqdb init`: creates the data directory's first admin key and returns it.
