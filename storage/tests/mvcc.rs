@@ -135,10 +135,10 @@ fn test_no_read_skew_across_a_concurrent_transfer() {
     t.put(b"y", &50i64.to_le_bytes()).unwrap();
     t.commit().unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let transfers = {
-        let (store, stop) = (store.clone(), Arc::clone(&stop));
+        let (store, stop, done) = (store.clone(), Arc::clone(&stop), Arc::clone(&done));
         thread::spawn(move || {
-            let mut done = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let mut t = store.begin().unwrap();
                 let x = int(t.get(b"x").unwrap());
@@ -146,13 +146,20 @@ fn test_no_read_skew_across_a_concurrent_transfer() {
                 t.put(b"x", &(x - 1).to_le_bytes()).unwrap();
                 t.put(b"y", &(y + 1).to_le_bytes()).unwrap();
                 if t.commit().is_ok() {
-                    done += 1;
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            done
         })
     };
-    for _ in 0..300 {
+    // At least 300 reads, and keep reading until transfers have committed concurrently (on a
+    // loaded machine the writer may not get a commit in during the first 300).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut reads = 0;
+    while reads < 300
+        || (done.load(std::sync::atomic::Ordering::Relaxed) < 3
+            && std::time::Instant::now() < deadline)
+    {
+        reads += 1;
         let r = store.begin().unwrap();
         let x = int(r.get(b"x").unwrap());
         thread::yield_now();
@@ -166,7 +173,8 @@ fn test_no_read_skew_across_a_concurrent_transfer() {
         assert_eq!(sum, 100);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(transfers.join().unwrap() > 0);
+    transfers.join().unwrap();
+    assert!(done.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
 /// Snapshot isolation allows write skew: both transactions read both keys, each writes a
