@@ -278,6 +278,10 @@ impl KvTxn for ClockedTxn {
         self.txn().scan(start, end)
     }
 
+    fn multi_get(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.txn().multi_get(keys)
+    }
+
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.note_write(key);
         self.txn_mut().put(key, value)

@@ -863,29 +863,102 @@ fn scan_access<'a>(
     })
 }
 
-/// Follows index entries (whose value is the row key suffix) to their rows.
+/// Follows index entries (whose value is the row key suffix) to their rows, in index order.
+/// The rows are fetched in batches with one [`KvTxn::multi_get`](crate::kv::KvTxn::multi_get)
+/// each; batches start small (a `LIMIT` may need only a few rows) and double up to
+/// [`INDEX_BATCH_MAX`].
 fn index_rows<'a>(
     table: &'a TableDef,
     entries: crate::kv::KvIter<'a>,
     slots: Rc<Vec<Option<usize>>>,
     ctx: &'a Ctx<'a>,
 ) -> KeyedIter<'a> {
-    let row_prefix = encoding::row_prefix(table.id);
-    Box::new(entries.map(move |e| {
-        let (_, pk) = e?;
-        let mut key = Vec::with_capacity(row_prefix.len() + pk.len());
-        key.extend_from_slice(&row_prefix);
-        key.extend_from_slice(&pk);
-        match ctx.txn.get(&key)? {
-            Some(raw) => row_from_slots(table, &raw, &slots).map(|r| (key, r)),
-            None => Err(SqlError::Storage(nq_storage::StorageError::Integrity(
-                format!(
-                    "index entry of table {:?} points at a missing row",
-                    table.name
-                ),
-            ))),
+    Box::new(IndexRows {
+        table,
+        entries,
+        slots,
+        ctx,
+        row_prefix: encoding::row_prefix(table.id),
+        batch: INDEX_BATCH_MIN,
+        ready: std::collections::VecDeque::new(),
+        done: false,
+    })
+}
+
+/// First and largest batch of row keys [`index_rows`] fetches at once.
+const INDEX_BATCH_MIN: usize = 16;
+const INDEX_BATCH_MAX: usize = 1024;
+
+struct IndexRows<'a> {
+    table: &'a TableDef,
+    entries: crate::kv::KvIter<'a>,
+    slots: Rc<Vec<Option<usize>>>,
+    ctx: &'a Ctx<'a>,
+    row_prefix: Vec<u8>,
+    batch: usize,
+    /// Fetched rows not yet yielded, with their keys.
+    ready: std::collections::VecDeque<(Vec<u8>, Vec<u8>)>,
+    done: bool,
+}
+
+impl IndexRows<'_> {
+    /// Reads the next batch of index entries and fetches their rows into `ready`.
+    fn fill(&mut self) -> Result<()> {
+        let mut keys = Vec::with_capacity(self.batch);
+        while keys.len() < self.batch {
+            match self.entries.next() {
+                Some(entry) => {
+                    let (_, pk) = entry?;
+                    let mut key = Vec::with_capacity(self.row_prefix.len() + pk.len());
+                    key.extend_from_slice(&self.row_prefix);
+                    key.extend_from_slice(&pk);
+                    keys.push(key);
+                }
+                None => {
+                    self.done = true;
+                    break;
+                }
+            }
         }
-    }))
+        self.batch = (self.batch * 2).min(INDEX_BATCH_MAX);
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let values = self.ctx.txn.multi_get(&keys)?;
+        for (key, value) in keys.into_iter().zip(values) {
+            match value {
+                Some(raw) => self.ready.push_back((key, raw)),
+                None => {
+                    return Err(SqlError::Storage(nq_storage::StorageError::Integrity(
+                        format!(
+                            "index entry of table {:?} points at a missing row",
+                            self.table.name
+                        ),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for IndexRows<'_> {
+    type Item = Result<(Vec<u8>, Row)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() {
+            if self.done {
+                return None;
+            }
+            if let Err(err) = self.fill() {
+                self.done = true;
+                self.ready.clear();
+                return Some(Err(err));
+            }
+        }
+        let (key, raw) = self.ready.pop_front()?;
+        Some(row_from_slots(self.table, &raw, &self.slots).map(|row| (key, row)))
+    }
 }
 
 /// Index-only scan: rows made from the index entries alone. An entry's key holds the index

@@ -19,6 +19,13 @@ pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KvPair>> + 'a>;
 pub trait KvTxn: Send + std::fmt::Debug {
     /// The value under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// The values under `keys`, in the same order (`None` where a key has no value); the same
+    /// answers as [`KvTxn::get`] per key, own writes included. Implementations read the keys
+    /// in one pass (the local store sorts them and walks its tree once; a cluster groups them
+    /// by shard), so callers with many keys at hand should prefer this to a loop of `get`s.
+    fn multi_get(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
     /// The keys of `[start, end)` in order (`end = None`: to the end of the key space).
     fn scan<'a>(&'a self, start: &[u8], end: Option<&[u8]>) -> Result<KvIter<'a>>;
     /// Writes `value` under `key`.
@@ -54,6 +61,10 @@ pub trait KvTxn: Send + std::fmt::Debug {
 impl KvTxn for Transaction {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(Transaction::get(self, key)?)
+    }
+
+    fn multi_get(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        Ok(Transaction::get_many(self, keys)?)
     }
 
     fn scan<'a>(&'a self, start: &[u8], end: Option<&[u8]>) -> Result<KvIter<'a>> {
@@ -107,5 +118,125 @@ impl KvTxn for Transaction {
 
     fn get_snapshot(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(Transaction::get_snapshot(self, key)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nq_storage::mvcc::{MvccConfig, MvccStore};
+    use nq_storage::{Database, Options};
+
+    use super::KvTxn;
+
+    /// A transaction that only has `get`: exercises the trait's default `multi_get`.
+    #[derive(Debug)]
+    struct GetOnly(Box<dyn KvTxn>);
+
+    impl KvTxn for GetOnly {
+        fn get(&self, key: &[u8]) -> crate::error::Result<Option<Vec<u8>>> {
+            self.0.get(key)
+        }
+        fn scan<'a>(
+            &'a self,
+            start: &[u8],
+            end: Option<&[u8]>,
+        ) -> crate::error::Result<super::KvIter<'a>> {
+            self.0.scan(start, end)
+        }
+        fn put(&mut self, _: &[u8], _: &[u8]) -> crate::error::Result<()> {
+            unreachable!()
+        }
+        fn delete(&mut self, _: &[u8]) -> crate::error::Result<()> {
+            unreachable!()
+        }
+        fn lock_for_update(&mut self, _: &[u8]) -> crate::error::Result<()> {
+            unreachable!()
+        }
+        fn start_ts(&self) -> u64 {
+            self.0.start_ts()
+        }
+        fn savepoint(&self) -> Box<dyn std::any::Any + Send> {
+            unreachable!()
+        }
+        fn rollback_to(&mut self, _: &(dyn std::any::Any + Send)) -> crate::error::Result<()> {
+            unreachable!()
+        }
+        fn commit(self: Box<Self>) -> crate::error::Result<u64> {
+            unreachable!()
+        }
+        fn rollback(self: Box<Self>) {}
+    }
+
+    /// `multi_get` of the MVCC transaction answers like `get` per key, in the order asked:
+    /// own writes and own deletes over the snapshot, commits after the snapshot unseen, deleted
+    /// and absent keys `None`.
+    #[test]
+    fn test_multi_get_matches_get_with_own_writes_deletes_and_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let db =
+            Database::open_or_create(dir.path().join("data.nqdb"), &Options::default()).unwrap();
+        let store = MvccStore::open(
+            &db,
+            MvccConfig {
+                gc_interval: None,
+                ..MvccConfig::default()
+            },
+        )
+        .unwrap();
+        let key = |i: u32| format!("row/{i:04}").into_bytes();
+        let mut t: Box<dyn KvTxn> = Box::new(store.begin().unwrap());
+        for i in 0..1_000 {
+            t.put(&key(i), format!("a{i}").as_bytes()).unwrap();
+        }
+        t.commit().unwrap();
+        let mut t: Box<dyn KvTxn> = Box::new(store.begin().unwrap());
+        for i in (0..1_000).step_by(3) {
+            t.delete(&key(i)).unwrap();
+        }
+        t.commit().unwrap();
+
+        let snapshot: Box<dyn KvTxn> = Box::new(store.begin().unwrap());
+        let mut later: Box<dyn KvTxn> = Box::new(store.begin().unwrap());
+        later.put(&key(1), b"later").unwrap();
+        later.delete(&key(2)).unwrap();
+        later.commit().unwrap();
+
+        let mut own: Box<dyn KvTxn> = Box::new(store.begin().unwrap());
+        own.put(&key(4), b"own").unwrap();
+        own.delete(&key(5)).unwrap();
+        own.put(&key(3), b"revived").unwrap();
+        own.put(&key(2_000), b"new").unwrap();
+
+        let mut asked: Vec<Vec<u8>> = (0..1_010).rev().map(key).collect();
+        asked.extend([key(2_000), key(4), b"other".to_vec(), Vec::new()]);
+        let check = |txn: Box<dyn KvTxn>| -> Box<dyn KvTxn> {
+            let per_key: Vec<Option<Vec<u8>>> = asked.iter().map(|k| txn.get(k).unwrap()).collect();
+            assert!(txn.multi_get(&asked).unwrap() == per_key);
+            let plain = GetOnly(txn);
+            assert!(plain.multi_get(&asked).unwrap() == per_key);
+            plain.0
+        };
+        let snapshot = check(snapshot);
+        let own = check(own);
+        let got = snapshot
+            .multi_get(&[key(1), key(2), key(3), key(4)])
+            .unwrap();
+        let text = |s: &str| Some(s.as_bytes().to_vec());
+        assert_eq!(got, vec![text("a1"), text("a2"), None, text("a4")]);
+        let got = own
+            .multi_get(&[key(5), key(4), key(3), key(2), key(1), key(2_000)])
+            .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                None,
+                text("own"),
+                text("revived"),
+                None,
+                text("later"),
+                text("new")
+            ]
+        );
+        assert!(own.multi_get(&[]).unwrap().is_empty());
     }
 }

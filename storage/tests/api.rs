@@ -357,3 +357,80 @@ fn test_bulk_load_of_every_size_is_valid() {
         db.drop_tree(&format!("t{i}")).unwrap();
     }
 }
+
+/// `Tree::get_many` answers like `get` per key, in the order asked, whatever that order
+/// (duplicates, absent keys and overflow values included), also while a writer splits and
+/// merges the tree underneath.
+#[test]
+fn test_get_many_matches_get_per_key_under_concurrent_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::create(dir.path(), &common::small_options(4096, 64));
+    let tree = db.create_tree("t").unwrap();
+    let value = |k: u32| -> Vec<u8> {
+        let len = if k.is_multiple_of(997) {
+            10_000
+        } else {
+            20 + (k % 50) as usize
+        };
+        (0..len).map(|i| (k as usize + i) as u8).collect()
+    };
+    // Stable keys are multiples of 3; the writer touches only the others.
+    for k in (0..30_000u32).step_by(3) {
+        tree.insert(&k.to_be_bytes(), &value(k)).unwrap();
+    }
+    let mut asked: Vec<Vec<u8>> = Vec::new();
+    for i in 0..3_000u32 {
+        // Scrambled order, absent keys (not multiples of 3, or beyond the end), duplicates.
+        let k = (i.wrapping_mul(7_919)) % 33_000;
+        asked.push(k.to_be_bytes().to_vec());
+        if i % 10 == 0 {
+            asked.push(k.to_be_bytes().to_vec());
+        }
+    }
+    asked.push(Vec::new());
+    asked.push(vec![0xFF; 9]);
+    let expect = |asked: &[Vec<u8>]| -> Vec<Option<Vec<u8>>> {
+        asked
+            .iter()
+            .map(|k| {
+                let k4: [u8; 4] = k.as_slice().try_into().ok()?;
+                let k = u32::from_be_bytes(k4);
+                (k.is_multiple_of(3) && k < 30_000).then(|| value(k))
+            })
+            .collect()
+    };
+    assert_eq!(tree.get_many(&asked).unwrap(), expect(&asked));
+    let per_key: Vec<Option<Vec<u8>>> = asked.iter().map(|k| tree.get(k).unwrap()).collect();
+    assert_eq!(tree.get_many(&asked).unwrap(), per_key);
+    assert!(tree.get_many::<Vec<u8>>(&[]).unwrap().is_empty());
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let tree = tree.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut round = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for k in (0..30_000u32).filter(|k| k % 3 != 0) {
+                    if round.is_multiple_of(2) {
+                        tree.insert(&k.to_be_bytes(), &[7u8; 60]).unwrap();
+                    } else {
+                        tree.delete(&k.to_be_bytes()).unwrap();
+                    }
+                }
+                round += 1;
+            }
+        })
+    };
+    let stable: Vec<Vec<u8>> = asked
+        .iter()
+        .filter(|k| k.len() == 4 && u32::from_be_bytes(k[..].try_into().unwrap()) % 3 == 0)
+        .cloned()
+        .collect();
+    for _ in 0..30 {
+        assert_eq!(tree.get_many(&stable).unwrap(), expect(&stable));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    db.check_integrity().unwrap();
+}

@@ -532,3 +532,178 @@ fn test_streaming_scan_merges_own_writes_with_the_snapshot() {
     assert_eq!(got, expect);
     assert_eq!(t.scan_iter(b"", None).unwrap().count(), 5);
 }
+
+/// `Transaction::get_many` answers exactly like `get` per key: the snapshot (not later
+/// commits), own writes and own deletes over it, deleted and absent keys, overflow values, and
+/// versions that run past the leaf they start in (an old snapshot of a hot key).
+#[test]
+fn test_get_many_sees_snapshot_own_writes_and_deletes_like_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    let key = |i: u32| format!("k{i:05}").into_bytes();
+    let big = vec![5u8; 5_000];
+    let mut t = store.begin().unwrap();
+    for i in 0..2_000 {
+        t.put(&key(i), format!("v1-{i}").as_bytes()).unwrap();
+    }
+    t.put(b"big", &big).unwrap();
+    t.put(b"hot", b"hot-0").unwrap();
+    t.commit().unwrap();
+    // Deleted before any reader starts.
+    let mut t = store.begin().unwrap();
+    for i in (0..2_000).step_by(7) {
+        t.delete(&key(i)).unwrap();
+    }
+    t.commit().unwrap();
+
+    let old = store.begin().unwrap();
+    // Later commits: new values, deletes, new keys, and many versions of one key (more than a
+    // leaf holds, so `old`'s version of it lies leaves away from the newest).
+    let mut t = store.begin().unwrap();
+    for i in (0..2_000).step_by(5) {
+        t.put(&key(i), format!("v2-{i}").as_bytes()).unwrap();
+    }
+    for i in (1..2_000).step_by(11) {
+        t.delete(&key(i)).unwrap();
+    }
+    t.put(&key(5_000), b"new").unwrap();
+    t.commit().unwrap();
+    for n in 1..=300 {
+        put(
+            &store,
+            b"hot",
+            format!("hot-{n}-{}", "x".repeat(80)).as_bytes(),
+        );
+    }
+
+    let mut own = store.begin().unwrap();
+    own.put(&key(3), b"own").unwrap();
+    own.delete(&key(4)).unwrap();
+    own.delete(&key(5_000)).unwrap();
+    own.put(&key(6_000), b"own-new").unwrap();
+    own.delete(&key(6_001)).unwrap();
+
+    let mut asked: Vec<Vec<u8>> = (0..2_100u32).rev().map(key).collect();
+    asked.extend([key(5_000), key(6_000), key(6_001), key(3), b"big".to_vec()]);
+    asked.extend([
+        b"hot".to_vec(),
+        b"hot".to_vec(),
+        Vec::new(),
+        b"zzz".to_vec(),
+    ]);
+    for txn in [&old, &own] {
+        // Two oracles: `get` per key, and a scan (a separate code path) of the whole store.
+        let scanned: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = txn
+            .scan_iter(b"", None)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let per_key: Vec<Option<Vec<u8>>> = asked.iter().map(|k| txn.get(k).unwrap()).collect();
+        let by_scan: Vec<Option<Vec<u8>>> = asked.iter().map(|k| scanned.get(k).cloned()).collect();
+        assert!(per_key == by_scan, "get disagrees with scan_iter");
+        let many = txn.get_many(&asked).unwrap();
+        assert_eq!(many.len(), asked.len());
+        let wrong: Vec<String> = (0..asked.len())
+            .filter(|&i| many[i] != per_key[i])
+            .map(|i| String::from_utf8_lossy(&asked[i]).into_owned())
+            .collect();
+        assert!(wrong.is_empty(), "get_many differs from get for {wrong:?}");
+    }
+    // Spot checks that the per-key answers are the ones intended.
+    let got = old
+        .get_many(&[key(0), key(1), key(5), key(7), key(5_000)])
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            None,
+            Some(b"v1-1".to_vec()),
+            Some(b"v1-5".to_vec()),
+            None,
+            None
+        ]
+    );
+    assert_eq!(
+        old.get_many(&[b"hot"]).unwrap(),
+        vec![Some(b"hot-0".to_vec())]
+    );
+    assert_eq!(old.get_many(&[b"big"]).unwrap(), vec![Some(big.clone())]);
+    let got = own
+        .get_many(&[
+            key(3),
+            key(4),
+            key(5),
+            key(12),
+            key(5_000),
+            key(6_000),
+            key(6_001),
+        ])
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Some(b"own".to_vec()),
+            None,
+            Some(b"v2-5".to_vec()),
+            None,
+            None,
+            Some(b"own-new".to_vec()),
+            None
+        ]
+    );
+    let newest = own.get_many(&[b"hot"]).unwrap().pop().unwrap().unwrap();
+    assert!(newest.starts_with(b"hot-300-"));
+    // The store-level call reads at any timestamp.
+    assert_eq!(
+        store
+            .get_many_at(&[key(0), key(1)], old.start_ts())
+            .unwrap(),
+        vec![None, Some(b"v1-1".to_vec())]
+    );
+}
+
+/// A prewrite lock that hides a key's value fails `get_many` as it fails `get`; a reader whose
+/// snapshot predates the lock reads past it; rolled-back keys keep their old values.
+#[test]
+fn test_get_many_respects_prewrite_locks_and_rollbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store) = open(dir.path());
+    put(&store, b"a", b"a0");
+    put(&store, b"m", b"m0");
+    put(&store, b"z", b"z0");
+    let before = store.begin().unwrap();
+    let start = store.next_timestamp();
+    store
+        .prewrite(
+            &[Mutation::Put(b"m".to_vec(), b"m1".to_vec())],
+            b"m",
+            start,
+            60_000,
+        )
+        .unwrap();
+    let err = store
+        .get_many_at(&[b"a".as_slice(), b"m", b"z"], u64::MAX)
+        .unwrap_err();
+    assert!(matches!(err, StorageError::KeyLocked { .. }), "{err}");
+    // Keys around the locked one are unaffected.
+    assert_eq!(
+        store
+            .get_many_at(&[b"z".as_slice(), b"a"], u64::MAX)
+            .unwrap(),
+        vec![Some(b"z0".to_vec()), Some(b"a0".to_vec())]
+    );
+    assert_eq!(
+        before.get_many(&[b"a".as_slice(), b"m", b"z"]).unwrap(),
+        vec![
+            Some(b"a0".to_vec()),
+            Some(b"m0".to_vec()),
+            Some(b"z0".to_vec())
+        ]
+    );
+    store.rollback_keys(&[b"m".to_vec()], start).unwrap();
+    let after = store.begin().unwrap();
+    assert_eq!(
+        after.get_many(&[b"m".as_slice(), b"a"]).unwrap(),
+        vec![Some(b"m0".to_vec()), Some(b"a0".to_vec())]
+    );
+}

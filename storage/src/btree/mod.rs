@@ -29,6 +29,7 @@ use crate::error::{Result, StorageError};
 use crate::page::PageId;
 use crate::store::Store;
 pub use range::Range;
+pub(crate) use read::LeafView;
 pub(crate) use write::WriteCtx;
 
 /// State shared by every handle to one tree.
@@ -116,6 +117,43 @@ impl Tree {
             return Err(self.gone());
         }
         read::get_into(&self.store, self.shared.root, key, out)
+    }
+
+    /// Looks up every key of `keys` in one pass and returns their values in the same order.
+    /// The keys are visited in ascending order with the path from the root kept latched, so
+    /// keys sharing a leaf or a subtree pay for its descent once (see `read::seek_sorted`).
+    /// Writers of this tree wait while a batch runs: keep batches to a few thousand keys.
+    pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].as_ref().cmp(keys[b].as_ref()));
+        let mut out = vec![None; keys.len()];
+        self.seek_sorted(order.iter().map(|&i| keys[i].as_ref()), |j, leaf| {
+            let pos = leaf.position();
+            if pos < leaf.len() {
+                let (k, v) = leaf.entry(pos)?;
+                let i = order[j];
+                if k == keys[i].as_ref() {
+                    let mut value = Vec::new();
+                    leaf.value_into(v, &mut value)?;
+                    out[i] = Some(value);
+                }
+            }
+            Ok(false)
+        })?;
+        Ok(out)
+    }
+
+    /// [`read::seek_sorted`] on this tree.
+    pub(crate) fn seek_sorted<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+        visit: impl FnMut(usize, &read::LeafView<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        let alive = self.shared.alive.read();
+        if !*alive {
+            return Err(self.gone());
+        }
+        read::seek_sorted(&self.store, self.shared.root, keys, visit)
     }
 
     /// True if `key` is present.

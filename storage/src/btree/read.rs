@@ -31,3 +31,173 @@ pub(crate) fn get_into(store: &Store, root: PageId, key: &[u8], out: &mut Vec<u8
         page = store.read_node(child, Some(level))?;
     }
 }
+
+/// The leaf [`seek_sorted`] found for one key, read-latched while the visitor runs.
+pub(crate) struct LeafView<'a> {
+    store: &'a Store,
+    page: &'a [u8],
+    id: PageId,
+    position: usize,
+}
+
+impl LeafView<'_> {
+    /// The first cell whose key is at or after the key sought (`len()` if none in this leaf).
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Cells in the leaf.
+    pub fn len(&self) -> usize {
+        node::nkeys(self.page)
+    }
+
+    /// Cell `i`'s key and value reference.
+    pub fn entry(&self, i: usize) -> Result<(&[u8], node::ValueRef<'_>)> {
+        node::leaf_entry(self.page, i).map_err(self.store.malformed(self.id))
+    }
+
+    /// Appends a value (inline, or read from its overflow chain) to `out`.
+    pub fn value_into(&self, value: node::ValueRef<'_>, out: &mut Vec<u8>) -> Result<()> {
+        self.store.materialize_into(value, out)
+    }
+}
+
+/// One bound of a path node's key range: unbounded, or the key of a cell of a node higher up
+/// the (latched) path, read in place.
+#[derive(Debug, Clone, Copy)]
+enum Fence {
+    Open,
+    Cell { depth: usize, cell: usize },
+}
+
+/// One node on the path [`seek_sorted`] keeps latched, with the key range it covers (`low`
+/// inclusive, `high` exclusive), given by its ancestors' separators.
+struct PathNode<'s> {
+    page: crate::bufferpool::PageRef<'s>,
+    low: Fence,
+    high: Fence,
+}
+
+fn fence_key<'p>(
+    store: &Store,
+    path: &'p [PathNode<'_>],
+    fence: Fence,
+) -> Result<Option<&'p [u8]>> {
+    match fence {
+        Fence::Open => Ok(None),
+        Fence::Cell { depth, cell } => {
+            let page = &path[depth].page;
+            node::key(page, cell)
+                .map(Some)
+                .map_err(store.malformed(page.id()))
+        }
+    }
+}
+
+/// True if the node at `depth` covers `key`.
+fn covers(store: &Store, path: &[PathNode<'_>], depth: usize, key: &[u8]) -> Result<bool> {
+    let node = &path[depth];
+    Ok(
+        fence_key(store, path, node.low)?.is_none_or(|low| low <= key)
+            && fence_key(store, path, node.high)?.is_none_or(|high| key < high),
+    )
+}
+
+/// Finds the leaf position of each of `keys` in one pass and calls `visit(i, leaf)` for the
+/// `i`-th key with that leaf latched. If `visit` returns true it is called again (same `i`)
+/// with the next leaf, positioned at its start, until it returns false or the tree ends.
+///
+/// The path from the root to the current leaf stays read-latched between keys; the next key
+/// (or the next leaf) climbs only as far as the lowest node whose key range covers it and
+/// descends from there, so keys given in ascending order (the efficient order; any order is
+/// correct) that share a leaf or a subtree pay for it once. Latches are only ever taken
+/// downwards from a latched node (the root, or a node on the path), never towards an ancestor
+/// or sideways, as in [`get_into`]; writers of the tree wait for the path's latches, so callers
+/// should keep batches bounded. `visit` must not touch the tree.
+pub(crate) fn seek_sorted<'k>(
+    store: &Store,
+    root: PageId,
+    keys: impl IntoIterator<Item = &'k [u8]>,
+    mut visit: impl FnMut(usize, &LeafView<'_>) -> Result<bool>,
+) -> Result<()> {
+    let mut path: Vec<PathNode<'_>> = Vec::with_capacity(8);
+    // The upper fence of the last leaf, when `visit` asked for the next one.
+    let mut next_leaf: Vec<u8> = Vec::new();
+    for (i, key) in keys.into_iter().enumerate() {
+        let mut continued = false;
+        loop {
+            let target = if continued { next_leaf.as_slice() } else { key };
+            while let Some(depth) = path.len().checked_sub(1) {
+                if covers(store, &path, depth, target)? {
+                    break;
+                }
+                path.pop();
+            }
+            if path.is_empty() {
+                path.push(PathNode {
+                    page: store.read_node(root, None)?,
+                    low: Fence::Open,
+                    high: Fence::Open,
+                });
+            }
+            descend_path(store, &mut path, target)?;
+            let top = path.last().expect("the path ends in a leaf");
+            let leaf = &top.page;
+            let id = leaf.id();
+            let position = match node::search(leaf, target).map_err(store.malformed(id))? {
+                Ok(i) | Err(i) => i,
+            };
+            let more = visit(
+                i,
+                &LeafView {
+                    store,
+                    page: leaf,
+                    id,
+                    position,
+                },
+            )?;
+            // The next leaf starts at this one's upper fence.
+            let high = top.high;
+            match (more, fence_key(store, &path, high)?) {
+                (true, Some(h)) => {
+                    next_leaf.clear();
+                    next_leaf.extend_from_slice(h);
+                    continued = true;
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Extends `path` (whose last node covers `target`) down to the leaf covering `target`.
+fn descend_path<'s>(store: &'s Store, path: &mut Vec<PathNode<'s>>, target: &[u8]) -> Result<()> {
+    loop {
+        let depth = path.len() - 1;
+        let top = &path[depth];
+        let page = &top.page;
+        if node::is_leaf(page) {
+            return Ok(());
+        }
+        let id = page.id();
+        let n = node::nkeys(page);
+        let ci = node::child_index(page, target).map_err(store.malformed(id))?;
+        let child = node::child(page, ci).map_err(store.malformed(id))?;
+        let low = match ci {
+            0 => top.low,
+            _ => Fence::Cell {
+                depth,
+                cell: ci - 1,
+            },
+        };
+        let high = if ci == n {
+            top.high
+        } else {
+            Fence::Cell { depth, cell: ci }
+        };
+        let level = node::level(page) - 1;
+        let page = store.read_node(child, Some(level))?;
+        path.push(PathNode { page, low, high });
+    }
+}

@@ -100,6 +100,19 @@ pub fn decode_version_key(raw: &[u8]) -> Result<(Vec<u8>, u64)> {
     }
 }
 
+/// Bytes of a write record before its value: kind (u8) and start timestamp (u64).
+pub const RECORD_HEADER: usize = 9;
+
+/// The kind of an encoded write record, without copying its value.
+pub fn record_kind(raw: &[u8]) -> Result<WriteKind> {
+    match raw.first().and_then(|&b| WriteKind::from_byte(b)) {
+        Some(kind) if raw.len() >= RECORD_HEADER => Ok(kind),
+        _ => Err(StorageError::Integrity(
+            "malformed MVCC write record".into(),
+        )),
+    }
+}
+
 /// A decoded write record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteRecord {

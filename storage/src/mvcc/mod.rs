@@ -66,6 +66,9 @@ const WRITE_TREE: &str = "mvcc.write";
 const LOCK_TREE: &str = "mvcc.lock";
 const META_TREE: &str = "mvcc.meta";
 const TS_KEY: &[u8] = b"ts";
+/// Keys per latched pass of [`MvccStore::get_many_at`]: bounds how long a batch holds the
+/// version tree's path latches (and so how long a writer of the tree can wait).
+const MULTI_GET_CHUNK: usize = 256;
 /// TTL of the prewrite locks of a large local transaction: "owned by this process". They never
 /// expire while it runs; after a crash, [`MvccStore::open`] resolves them (the undo pass).
 pub const LOCAL_TTL: u64 = u64::MAX;
@@ -341,22 +344,84 @@ impl MvccStore {
     /// before `ts` makes the answer unknown: [`StorageError::KeyLocked`].
     pub fn get_at(&self, key: &[u8], ts: u64) -> Result<Option<Vec<u8>>> {
         self.check_lock(key, ts)?;
-        let prefix = versions_prefix(key);
-        let from = version_key(key, ts);
-        let mut range = self.shared.write.range(from.as_slice()..);
-        while let Some(entry) = range.next_ref() {
-            let (k, v) = entry?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            let rec = WriteRecord::decode(v)?;
-            match rec.kind {
-                WriteKind::Put => return Ok(Some(rec.value)),
-                WriteKind::Delete => return Ok(None),
-                _ => continue,
+        let target = version_key(key, ts);
+        let mut out = None;
+        let mut raw = Vec::new();
+        self.shared
+            .write
+            .seek_sorted(std::iter::once(target.as_slice()), |_, leaf| {
+                Ok(match visible_version(leaf, &target, &mut raw)? {
+                    Visible::Value(v) => {
+                        out = Some(v);
+                        false
+                    }
+                    Visible::Absent => false,
+                    Visible::NextLeaf => true,
+                })
+            })?;
+        Ok(out)
+    }
+
+    /// Reads every key of `keys` as of timestamp `ts`, in one pass over the version tree:
+    /// the values come back in the order of `keys`. Same answers and errors as
+    /// [`MvccStore::get_at`] per key (a prewrite lock that hides a key's value fails the whole
+    /// call with [`StorageError::KeyLocked`]), but the keys are looked up in ascending order
+    /// with the tree path kept latched, so neighbouring keys share descents and leaves.
+    pub fn get_many_at<K: AsRef<[u8]>>(&self, keys: &[K], ts: u64) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].as_ref().cmp(keys[b].as_ref()));
+        self.check_locks_sorted(keys, &order, ts)?;
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        let mut targets: Vec<Vec<u8>> = Vec::with_capacity(MULTI_GET_CHUNK);
+        let mut raw = Vec::new();
+        for chunk in order.chunks(MULTI_GET_CHUNK) {
+            targets.clear();
+            targets.extend(chunk.iter().map(|&i| version_key(keys[i].as_ref(), ts)));
+            self.shared
+                .write
+                .seek_sorted(targets.iter().map(Vec::as_slice), |j, leaf| {
+                    Ok(match visible_version(leaf, &targets[j], &mut raw)? {
+                        Visible::Value(v) => {
+                            out[chunk[j]] = Some(v);
+                            false
+                        }
+                        Visible::Absent => false,
+                        Visible::NextLeaf => true,
+                    })
+                })?;
+        }
+        Ok(out)
+    }
+
+    /// [`MvccStore::check_lock`] for every key of `keys` (`order` sorts them), with one scan of
+    /// the lock tree over their span.
+    fn check_locks_sorted<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        order: &[usize],
+        ts: u64,
+    ) -> Result<()> {
+        let (Some(&first), Some(&last)) = (order.first(), order.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (keys[first].as_ref(), keys[last].as_ref());
+        if first == last {
+            return self.check_lock(first, ts);
+        }
+        let locks: Vec<(Vec<u8>, Vec<u8>)> = self
+            .shared
+            .lock
+            .range(first..=last)
+            .collect::<Result<_>>()?;
+        for (key, raw) in locks {
+            let wanted = order
+                .binary_search_by(|&i| keys[i].as_ref().cmp(key.as_slice()))
+                .is_ok();
+            if wanted {
+                self.check_lock_record(&key, LockRecord::decode(&raw)?, ts)?;
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     fn check_lock(&self, key: &[u8], ts: u64) -> Result<()> {
@@ -486,6 +551,47 @@ impl MvccStore {
             checkpoint_nanos: checkpoint_time.as_nanos() as u64,
         }
     }
+}
+
+/// What a leaf tells about a key's version visible at a timestamp.
+enum Visible {
+    Value(Vec<u8>),
+    /// Deleted, or never written.
+    Absent,
+    /// Undecided at the end of the leaf: the key's older versions continue in the next one.
+    NextLeaf,
+}
+
+/// Reads the version visible at the timestamp of `target` (a [`version_key`]) from the leaf
+/// positioned at `target`: the first put or delete among the key's versions from there on
+/// (newest first), skipping rollback and lock records. `raw` is scratch space for overflow
+/// records.
+fn visible_version(
+    leaf: &crate::btree::LeafView<'_>,
+    target: &[u8],
+    raw: &mut Vec<u8>,
+) -> Result<Visible> {
+    let prefix = &target[..target.len() - 8];
+    for cell in leaf.position()..leaf.len() {
+        let (k, v) = leaf.entry(cell)?;
+        if !k.starts_with(prefix) {
+            return Ok(Visible::Absent);
+        }
+        let record = match v {
+            crate::node::ValueRef::Inline(bytes) => bytes,
+            overflow => {
+                raw.clear();
+                leaf.value_into(overflow, raw)?;
+                &raw[..]
+            }
+        };
+        match keys::record_kind(record)? {
+            WriteKind::Put => return Ok(Visible::Value(record[keys::RECORD_HEADER..].to_vec())),
+            WriteKind::Delete => return Ok(Visible::Absent),
+            WriteKind::Rollback | WriteKind::Lock => continue,
+        }
+    }
+    Ok(Visible::NextLeaf)
 }
 
 /// Walks the version tree over a user-key range and yields, per user key, the version visible

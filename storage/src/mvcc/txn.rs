@@ -88,6 +88,31 @@ impl Transaction {
         self.store.get_at(key, self.start_ts)
     }
 
+    /// Reads every key of `keys` like [`Transaction::get`] (own writes, deletes included, win
+    /// over the snapshot) and returns the values in the order of `keys`. The keys this
+    /// transaction has not written are read from the snapshot in one pass
+    /// ([`MvccStore::get_many_at`]).
+    pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.check_open()?;
+        if self.writes.is_empty() {
+            return self.store.get_many_at(keys, self.start_ts);
+        }
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        let mut snapshot: Vec<usize> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match self.writes.get(key.as_ref()) {
+                Some(own) => out[i] = own.clone(),
+                None => snapshot.push(i),
+            }
+        }
+        let wanted: Vec<&[u8]> = snapshot.iter().map(|&i| keys[i].as_ref()).collect();
+        let found = self.store.get_many_at(&wanted, self.start_ts)?;
+        for (i, value) in snapshot.into_iter().zip(found) {
+            out[i] = value;
+        }
+        Ok(out)
+    }
+
     /// Reads up to `limit` keys of `[start, end)` in order, own writes included.
     pub fn scan(
         &self,
