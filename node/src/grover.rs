@@ -158,7 +158,7 @@ pub fn search(
     let qubits = qubits_for(rows.len())
         .map_err(|e| SqlError::Unsupported(format!("{NAME} over {} rows: {e}", rows.len())))?;
     stats.qubits = qubits;
-    // Two state vectors may be alive at once (one per search, freed before the next).
+    // One state vector is alive at a time: each search allocates its own and frees it.
     ctx.charge(AMPLITUDE_BYTES << qubits, "Grover state vector")?;
     let mut found = vec![false; rows.len()];
     let mut out = Vec::new();

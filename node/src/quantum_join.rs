@@ -97,7 +97,7 @@ pub struct QuantumOrderer {
 }
 
 impl QuantumOrderer {
-    /// Runs the annealer; `None` with the reason when the problem cannot be encoded.
+    /// Runs the annealer; `Err` with the reason when the problem cannot be encoded or sampled.
     fn anneal(&self, graph: &JoinGraph) -> std::result::Result<(AnnealedPlan, Vec<usize>), String> {
         let cardinalities = graph.relations.iter().map(|r| r.rows.max(1.0)).collect();
         let predicates: Vec<JoinPredicate> = graph
