@@ -106,7 +106,7 @@ pub fn insert(
     let default_exprs = defaults(&mut binder, &table)?;
     let plan = match source.body.as_ref() {
         SetExpr::Values(v) if source.order_by.is_none() && source.limit_clause.is_none() => {
-            binder.values(&with_defaults(v, &table, &targets)?)?
+            binder.values(&*with_defaults(v, &table, &targets)?)?
         }
         _ => binder.query(source)?,
     };
@@ -242,13 +242,24 @@ pub fn insert(
 }
 
 /// Replaces the keyword DEFAULT in VALUES rows by the target column's default (or NULL).
-fn with_defaults(values: &ast::Values, table: &TableDef, targets: &[usize]) -> Result<ast::Values> {
+/// Borrows the rows when none says DEFAULT (a bulk load's VALUES are large; copying them per
+/// statement showed up in its profile).
+fn with_defaults<'v>(
+    values: &'v ast::Values,
+    table: &TableDef,
+    targets: &[usize],
+) -> Result<std::borrow::Cow<'v, ast::Values>> {
+    let is_default = |e: &ast::Expr| {
+        matches!(e, ast::Expr::Identifier(id)
+            if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
+    };
+    if !values.rows.iter().any(|row| row.iter().any(is_default)) {
+        return Ok(std::borrow::Cow::Borrowed(values));
+    }
     let mut out = values.clone();
     for row in &mut out.rows {
         for (i, e) in row.iter_mut().enumerate() {
-            let is_default = matches!(e, ast::Expr::Identifier(id)
-                if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"));
-            if !is_default {
+            if !is_default(e) {
                 continue;
             }
             let Some(&col) = targets.get(i) else {
@@ -260,7 +271,7 @@ fn with_defaults(values: &ast::Values, table: &TableDef, targets: &[usize]) -> R
             };
         }
     }
-    Ok(out)
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 /// Which constraint an ON CONFLICT clause handles.

@@ -31,8 +31,12 @@ use crate::wal::Lsn;
 
 /// Identifies a NeuroQuantumDB data file.
 pub const MAGIC: &[u8; 8] = b"NQDBFILE";
-/// The on-disk format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk format version this build writes.
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format version this build reads. Version 2 differs only in that its B+ tree
+/// nodes never use a shared key prefix (bytes 22..24 of a node are zero), which version 3
+/// reads as a prefix of length 0; the header is rewritten as version 3 at the next checkpoint.
+pub const OLDEST_READABLE_VERSION: u32 = 2;
 /// Page 0 holds the file header.
 pub const META_PAGE: PageId = 0;
 /// Byte offsets of the two header slots in page 0 (in different disk sectors).
@@ -132,7 +136,7 @@ impl Meta {
             .find(|(_, p)| matches!(p, SlotProblem::Version(_)))
         {
             return Err(incompatible(format!(
-                "format version {v}, this build reads version {FORMAT_VERSION}"
+                "format version {v}, this build reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}"
             )));
         }
         let reasons: Vec<String> = problems
@@ -173,7 +177,7 @@ fn decode_slot(slot: &[u8]) -> std::result::Result<Meta, SlotProblem> {
         return Err(SlotProblem::Checksum);
     }
     let version = read_u32(slot, VERSION_AT);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(SlotProblem::Version(version));
     }
     let meta = Meta {

@@ -33,63 +33,73 @@ pub const KIND_PAGES: u8 = 1;
 pub const KIND_NEW_PAGES: u8 = 2;
 /// Bytes of a page header not covered by diffs: checksum, page id and LSN.
 pub const LOGGED_FROM: usize = 20;
-/// Equal runs shorter than this between two changed runs are logged with them: a range header
-/// costs four bytes.
-const MERGE_GAP: usize = 8;
 const HEADER_LEN: usize = 28;
 
 /// Appends the ranges where `new` differs from `old` (from [`LOGGED_FROM`] on) to `out`,
 /// returning how many ranges were written. `old = None` means a zeroed page.
+///
+/// Pages are compared eight bytes at a time (this runs for every page of every
+/// mini-transaction, so it is on the write path of every commit). A range runs from its first
+/// differing byte to its last; it ends at the first whole equal word, so equal gaps shorter
+/// than eight bytes stay inside a range (a range header costs four bytes).
 pub fn encode_diff(old: Option<&[u8]>, new: &[u8], out: &mut Vec<u8>) -> u16 {
     let n = new.len();
-    let at = |i: usize| old.map_or(0, |o| o[i]);
-    let equal = |i: usize| at(i) == new[i];
+    let old_word = |i: usize| old.map_or(0, |o| word(o, i));
+    let old_byte = |i: usize| old.map_or(0, |o| o[i]);
     let mut count = 0u16;
     let mut i = LOGGED_FROM;
     while i < n {
-        // Skip equal bytes, eight at a time where possible.
-        match old {
-            Some(o) => {
-                while i + 8 <= n && o[i..i + 8] == new[i..i + 8] {
-                    i += 8;
-                }
-            }
-            None => {
-                while i + 8 <= n && new[i..i + 8] == [0u8; 8] {
-                    i += 8;
-                }
-            }
+        // Skip equal words, then find the first differing byte.
+        while i + 8 <= n && old_word(i) == word(new, i) {
+            i += 8;
         }
-        while i < n && equal(i) {
-            i += 1;
-        }
-        if i >= n {
-            break;
-        }
-        let start = i;
-        let mut end;
-        loop {
-            while i < n && !equal(i) {
-                i += 1;
+        let diff = if i + 8 <= n {
+            i + first_diff_byte(old_word(i) ^ word(new, i))
+        } else {
+            match (i..n).find(|&k| old_byte(k) != new[k]) {
+                Some(k) => k,
+                None => break,
             }
-            end = i;
-            let mut k = i;
-            while k < n && k < end + MERGE_GAP && equal(k) {
-                k += 1;
-            }
-            if k < n && k < end + MERGE_GAP {
-                i = k;
-            } else {
-                break;
-            }
+        };
+        let start = diff;
+        // Extend over unequal words; the range ends after the last differing byte before the
+        // first equal word (or the page end).
+        let mut j = start;
+        while j + 8 <= n && old_word(j) != word(new, j) {
+            j += 8;
         }
+        let end = if j + 8 <= n {
+            // [j, j + 8) is equal: the last differing byte is before j.
+            last_diff_end(old, new, start, j)
+        } else {
+            last_diff_end(old, new, start, n)
+        };
         out.extend_from_slice(&(start as u16).to_le_bytes());
         out.extend_from_slice(&((end - start) as u16).to_le_bytes());
         out.extend_from_slice(&new[start..end]);
         count += 1;
-        i = end;
+        i = end.max(j);
     }
     count
+}
+
+/// The eight bytes at `i`, in memory order (compared for equality only).
+fn word(buf: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(buf[i..i + 8].try_into().expect("eight bytes"))
+}
+
+/// Index of the first differing byte in a nonzero XOR of two little-endian words.
+fn first_diff_byte(xor: u64) -> usize {
+    (xor.trailing_zeros() / 8) as usize
+}
+
+/// One past the last byte in `start..limit` where `new` differs from `old`; `start` differs.
+fn last_diff_end(old: Option<&[u8]>, new: &[u8], start: usize, limit: usize) -> usize {
+    let mut end = limit;
+    while end > start + 1 && old.map_or(0, |o| o[end - 1]) == new[end - 1] {
+        end -= 1;
+    }
+    end
 }
 
 /// Builds a record payload; entries are added with [`PayloadBuilder::page`].

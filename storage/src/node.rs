@@ -12,6 +12,14 @@
 //! | 48..56 | leaves: left sibling (0 = none); internal nodes: zero |
 //! | 56..   | slot array: per cell a u16 offset and a u32 key head, in key order |
 //!
+//! Bytes 22..24 of the common page header hold the node's *shared prefix length* `p`: every
+//! key in the node starts with the same `p` bytes, and a slot's head is the four key bytes
+//! after them. Keys of one table or index share long prefixes (a table id, a type tag, the
+//! high zero bytes of an integer), so heads taken at byte 0 would all be equal and every
+//! binary-search probe would read a cell; taken after the shared prefix they tell keys apart.
+//! `p` only shrinks when a key outside the prefix arrives (all heads are then rewritten) and is
+//! recomputed whenever the node is rebuilt (splits, merges, compaction); 0 is always valid.
+//!
 //! Leaf cell: `key_len u16 | value_len u16 | key | value`. A value length of exactly `0x8000`
 //! marks a value stored in an overflow chain; the cell then ends with
 //! `first_overflow_page u64 | total_length u32` instead of the value.
@@ -33,9 +41,12 @@ const LEFT_AT: usize = 48;
 const LEFTMOST_AT: usize = 40;
 /// First byte of the slot array.
 pub(crate) const HEADER_END: usize = 56;
-/// A slot is the cell's offset (u16) followed by the key's *head*: its first four bytes,
-/// big endian, zero padded. Binary search compares heads inside the slot array and reads a
-/// cell only when heads are equal, so most probes touch one cache line.
+/// Shared prefix length (u16), in the reserved part of the common page header so that the
+/// node header keeps its layout.
+const PREFIX_AT: usize = 22;
+/// A slot is the cell's offset (u16) followed by the key's *head*: the four bytes after the
+/// node's shared prefix, big endian, zero padded. Binary search compares heads inside the slot
+/// array and reads a cell only when heads are equal, so most probes touch one cache line.
 pub(crate) const SLOT_LEN: usize = 6;
 pub(crate) const LEAF_CELL_HEADER: usize = 4;
 pub(crate) const INTERNAL_CELL_HEADER: usize = 10;
@@ -118,6 +129,20 @@ fn heap_start(buf: &[u8]) -> usize {
 
 fn set_heap_start(buf: &mut [u8], at: usize) {
     write_u16(buf, HEAP_AT, at as u16);
+}
+
+/// Length of the prefix every key of the node shares (see the module docs).
+pub(crate) fn prefix_len(buf: &[u8]) -> usize {
+    read_u16(buf, PREFIX_AT) as usize
+}
+
+fn set_prefix_len(buf: &mut [u8], p: usize) {
+    write_u16(buf, PREFIX_AT, p as u16);
+}
+
+/// Length of the common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 fn frag(buf: &[u8]) -> usize {
@@ -252,12 +277,13 @@ pub(crate) fn key(buf: &[u8], i: usize) -> NodeResult<&[u8]> {
         .ok_or(Malformed("key extends beyond page"))
 }
 
-/// The first four bytes of `key`, big endian, zero padded. Heads order like their keys: if
-/// `a < b` then `head(a) <= head(b)`.
-pub(crate) fn head(key: &[u8]) -> u32 {
+/// The four bytes of `key` after its first `p`, big endian, zero padded. Among keys sharing
+/// their first `p` bytes heads order like the keys: if `a < b` then `head(a) <= head(b)`.
+pub(crate) fn head(key: &[u8], p: usize) -> u32 {
+    let rest = key.get(p..).unwrap_or(&[]);
     let mut bytes = [0u8; 4];
-    let n = key.len().min(4);
-    bytes[..n].copy_from_slice(&key[..n]);
+    let n = rest.len().min(4);
+    bytes[..n].copy_from_slice(&rest[..n]);
     u32::from_be_bytes(bytes)
 }
 
@@ -267,15 +293,29 @@ fn slot_head(buf: &[u8], i: usize) -> NodeResult<u32> {
     Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
 }
 
-fn write_slot(buf: &mut [u8], at: usize, offset: usize, key: &[u8]) {
+fn write_slot(buf: &mut [u8], at: usize, offset: usize, key: &[u8], p: usize) {
     write_u16(buf, at, offset as u16);
-    buf[at + 2..at + 6].copy_from_slice(&head(key).to_be_bytes());
+    buf[at + 2..at + 6].copy_from_slice(&head(key, p).to_be_bytes());
 }
 
-/// Checks that every slot's head matches its cell's key (the integrity checker's view).
+/// Checks that every key has the node's shared prefix and every slot's head matches its
+/// cell's key (the integrity checker's view).
 pub(crate) fn verify_heads(buf: &[u8]) -> NodeResult<()> {
-    for i in 0..nkeys(buf) {
-        if slot_head(buf, i)? != head(key(buf, i)?) {
+    let p = prefix_len(buf);
+    let n = nkeys(buf);
+    if n == 0 {
+        return Ok(());
+    }
+    let first = key(buf, 0)?;
+    let prefix = first
+        .get(..p)
+        .ok_or(Malformed("key shorter than the node's shared prefix"))?;
+    for i in 0..n {
+        let k = key(buf, i)?;
+        if k.get(..p) != Some(prefix) {
+            return Err(Malformed("key does not start with the node's shared prefix"));
+        }
+        if slot_head(buf, i)? != head(k, p) {
             return Err(Malformed("slot key head does not match its cell"));
         }
     }
@@ -285,7 +325,19 @@ pub(crate) fn verify_heads(buf: &[u8]) -> NodeResult<()> {
 /// Binary search for `key`: `Ok(i)` if cell `i` has it, `Err(i)` for the insertion point.
 pub(crate) fn search(buf: &[u8], target: &[u8]) -> NodeResult<Result<usize, usize>> {
     let (mut lo, mut hi) = (0, nkeys(buf));
-    let target_head = head(target);
+    let p = prefix_len(buf);
+    if p > 0 && hi > 0 {
+        // A target outside the shared prefix sorts before or after every key.
+        let prefix = key(buf, 0)?
+            .get(..p)
+            .ok_or(Malformed("key shorter than the node's shared prefix"))?;
+        match target[..p.min(target.len())].cmp(prefix) {
+            std::cmp::Ordering::Less => return Ok(Err(0)),
+            std::cmp::Ordering::Greater => return Ok(Err(hi)),
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    let target_head = head(target, p);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let order = match slot_head(buf, mid)?.cmp(&target_head) {
@@ -384,14 +436,40 @@ pub(crate) fn insert_cell(buf: &mut [u8], idx: usize, cell: &[u8]) -> NodeResult
             ));
         }
     }
+    let new_key = key_of(cell, is_leaf(buf));
+    let p = shrink_prefix(buf, new_key)?;
     let heap = heap_start(buf) - cell.len();
     buf[heap..heap + cell.len()].copy_from_slice(cell);
     set_heap_start(buf, heap);
     let at = HEADER_END + idx * SLOT_LEN;
     buf.copy_within(at..slots_end, at + SLOT_LEN);
-    write_slot(buf, at, heap, key_of(cell, is_leaf(buf)));
+    write_slot(buf, at, heap, new_key, p);
     set_nkeys(buf, n + 1);
     Ok(true)
+}
+
+/// Makes the node's shared prefix one that `new_key` has too, rewriting every head if it has
+/// to shrink, and returns it.
+fn shrink_prefix(buf: &mut [u8], new_key: &[u8]) -> NodeResult<usize> {
+    let p = prefix_len(buf);
+    if p == 0 {
+        return Ok(0);
+    }
+    let n = nkeys(buf);
+    let shared = if n == 0 {
+        0
+    } else {
+        common_prefix(key(buf, 0)?, new_key).min(p)
+    };
+    if shared < p {
+        set_prefix_len(buf, shared);
+        for i in 0..n {
+            let at = HEADER_END + i * SLOT_LEN;
+            let h = head(key(buf, i)?, shared);
+            buf[at + 2..at + 6].copy_from_slice(&h.to_be_bytes());
+        }
+    }
+    Ok(shared)
 }
 
 /// Removes cell `idx`; its bytes become fragmented free space.
@@ -440,9 +518,18 @@ pub(crate) fn collect_cells(buf: &[u8]) -> NodeResult<Vec<Vec<u8>>> {
 /// (the node is then left empty).
 pub(crate) fn rebuild<C: AsRef<[u8]>>(buf: &mut [u8], cells: &[C]) -> bool {
     let size = buf.len();
+    let leaf = is_leaf(buf);
     set_nkeys(buf, 0);
     set_heap_start(buf, size);
     set_frag(buf, 0);
+    // Cells come in key order, so the first and last keys' common prefix is everyone's.
+    let p = match (cells.first(), cells.last()) {
+        (Some(a), Some(b)) => {
+            common_prefix(key_of(a.as_ref(), leaf), key_of(b.as_ref(), leaf)).min(u16::MAX as usize)
+        }
+        _ => 0,
+    };
+    set_prefix_len(buf, p);
     let mut heap = size;
     let mut slot_at = HEADER_END;
     for cell in cells {
@@ -450,12 +537,12 @@ pub(crate) fn rebuild<C: AsRef<[u8]>>(buf: &mut [u8], cells: &[C]) -> bool {
         if heap < slot_at + SLOT_LEN + cell.len() {
             set_nkeys(buf, 0);
             set_heap_start(buf, size);
+            set_prefix_len(buf, 0);
             return false;
         }
         heap -= cell.len();
         buf[heap..heap + cell.len()].copy_from_slice(cell);
-        let leaf = is_leaf(buf);
-        write_slot(buf, slot_at, heap, key_of(cell, leaf));
+        write_slot(buf, slot_at, heap, key_of(cell, leaf), p);
         slot_at += SLOT_LEN;
     }
     // Zero the gap so stale bytes never reach disk.
@@ -519,6 +606,7 @@ pub(crate) fn shortest_separator(left: &[u8], right: &[u8]) -> Vec<u8> {
 /// node can move to another page id (the tree root never changes its page).
 pub(crate) fn copy_body(src: &[u8], dst: &mut [u8]) {
     dst[page::PAGE_HEADER_LEN..].copy_from_slice(&src[page::PAGE_HEADER_LEN..]);
+    set_prefix_len(dst, prefix_len(src));
     let page_type = if level(src) == 0 {
         PageType::Leaf
     } else {
@@ -590,5 +678,78 @@ mod tests {
         assert!(cell(&buf, 0).is_err());
         write_u16(&mut buf, NKEYS_AT, 5000);
         assert!(validate_header(&buf).is_err());
+    }
+
+    /// Keys like the SQL layer's: a long common head, differing only near the end.
+    fn prefixed(i: u32) -> Vec<u8> {
+        let mut k = b"t\x00\xff\x00\xff\x00\xff\x03r\x20\x80".to_vec();
+        k.extend_from_slice(&(i * 7).to_be_bytes());
+        k
+    }
+
+    #[test]
+    fn test_shared_prefix_heads_find_every_key_and_shrink_for_outsiders() {
+        let mut buf = leaf();
+        let cells: Vec<Vec<u8>> = (100..160)
+            .map(|i| leaf_cell_inline(&prefixed(i), b"v"))
+            .collect();
+        assert!(rebuild(&mut buf, &cells));
+        // The keys share everything but the last two bytes of the integer.
+        assert_eq!(prefix_len(&buf), prefixed(0).len() - 2);
+        verify_heads(&buf).unwrap();
+        for i in 100..160 {
+            assert_eq!(search(&buf, &prefixed(i)).unwrap(), Ok((i - 100) as usize));
+            // Between two keys, and outside the prefix on either side.
+            let mut between = prefixed(i);
+            between.push(0);
+            assert_eq!(search(&buf, &between).unwrap(), Err((i - 99) as usize));
+        }
+        assert_eq!(search(&buf, b"a").unwrap(), Err(0));
+        assert_eq!(search(&buf, b"t").unwrap(), Err(0));
+        assert_eq!(search(&buf, b"u").unwrap(), Err(60));
+        // A key without the prefix shrinks it; every key is still found.
+        let outsider = b"t\x00\xff\x00\xff\x00\xff\x04".to_vec();
+        let at = search(&buf, &outsider).unwrap().unwrap_err();
+        assert_eq!(at, 60);
+        assert!(insert_cell(&mut buf, at, &leaf_cell_inline(&outsider, b"w")).unwrap());
+        assert_eq!(prefix_len(&buf), 7);
+        verify_heads(&buf).unwrap();
+        for i in 100..160 {
+            assert_eq!(search(&buf, &prefixed(i)).unwrap(), Ok((i - 100) as usize));
+        }
+        assert_eq!(search(&buf, &outsider).unwrap(), Ok(60));
+        // An empty node forgets its prefix on the next insert.
+        while nkeys(&buf) > 0 {
+            remove_cell(&mut buf, 0).unwrap();
+        }
+        assert!(insert_cell(&mut buf, 0, &leaf_cell_inline(b"zz", b"")).unwrap());
+        assert_eq!(prefix_len(&buf), 0);
+        assert_eq!(search(&buf, b"zz").unwrap(), Ok(0));
+    }
+
+    #[test]
+    fn test_copy_body_keeps_the_shared_prefix() {
+        let mut src = leaf();
+        let cells: Vec<Vec<u8>> = (0..10)
+            .map(|i| leaf_cell_inline(&prefixed(i), b""))
+            .collect();
+        assert!(rebuild(&mut src, &cells));
+        let mut dst = vec![0u8; 4096];
+        init(&mut dst, 3, 0);
+        copy_body(&src, &mut dst);
+        assert_eq!(prefix_len(&dst), prefix_len(&src));
+        assert_eq!(search(&dst, &prefixed(4)).unwrap(), Ok(4));
+    }
+
+    #[test]
+    fn test_prefix_longer_than_a_key_is_malformed_not_a_panic() {
+        let mut buf = leaf();
+        assert!(insert_cell(&mut buf, 0, &leaf_cell_inline(b"ab", b"")).unwrap());
+        set_prefix_len(&mut buf, 40);
+        assert!(search(&buf, b"abc").is_err());
+        assert!(verify_heads(&buf).is_err());
+        set_prefix_len(&mut buf, 1);
+        // The prefix fits, but the slot head was taken at byte 0.
+        assert!(verify_heads(&buf).is_err());
     }
 }

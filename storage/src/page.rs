@@ -8,7 +8,9 @@
 //! | 4..12  | page id    | the page's own number, catches misdirected writes  |
 //! | 12..20 | lsn        | log sequence number of the last change (WAL)       |
 //! | 20     | page type  | [`PageType`]                                       |
-//! | 21..32 | reserved   | zero                                               |
+//! | 21     | reserved   | zero                                               |
+//! | 22..24 | prefix len | B+ tree nodes: key bytes all cells share (`node`)  |
+//! | 24..32 | reserved   | zero                                               |
 //!
 //! The checksum is computed when a page is written back and verified on every read from disk,
 //! so a flipped bit, a zeroed page or a page written to the wrong offset is reported as

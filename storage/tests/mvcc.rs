@@ -93,6 +93,63 @@ fn test_first_committer_wins_prevents_lost_updates() {
     assert_eq!((m.conflicts, m.aborts_conflict), (1, 1));
 }
 
+/// The conflict check walks the whole write set in one pass: a key deep inside a large write
+/// set, with many versions spread over several leaves and a rolled-back attempt on top, is
+/// still found, and names the right key.
+#[test]
+fn test_conflict_is_found_anywhere_in_a_large_write_set() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pool large enough that 1,000 writes commit in one atomic batch (not the two-phase way
+    // of write sets larger than a quarter of the pool).
+    let db = Database::open_or_create(
+        common::db_path(dir.path()),
+        &common::small_options(4096, 8192),
+    )
+    .unwrap();
+    let store = MvccStore::open(&db, config()).unwrap();
+    let key = |i: u32| format!("row/{i:06}").into_bytes();
+    // Many versions of the contested key (they span leaves), plus neighbours.
+    for v in 0..200u32 {
+        put(&store, &key(500), &vec![v as u8; 60]);
+    }
+    for i in (0..1000).step_by(7) {
+        put(&store, &key(i), b"old");
+    }
+    let mut late = store.begin().unwrap();
+    for i in 0..1000 {
+        late.put(&key(i), b"new").unwrap();
+    }
+    // An attempt that rolled back leaves a Rollback record newer than any commit.
+    let mut aborted = store.begin().unwrap();
+    aborted.put(&key(500), b"never").unwrap();
+    aborted.rollback();
+    // Before the contested commit the large write set commits cleanly at a later snapshot...
+    let mut clean = store.begin().unwrap();
+    for i in 0..1000 {
+        clean.put(&key(i), b"clean").unwrap();
+    }
+    clean.commit().unwrap();
+    // ...and the earlier snapshot now conflicts on every key; the first in key order is named.
+    match late.commit().unwrap_err() {
+        StorageError::WriteConflict { key: k, .. } => assert_eq!(k, key(0)),
+        other => panic!("expected a write conflict, got {other}"),
+    }
+    // A write set whose only stale key is in the middle.
+    let mut mid = store.begin().unwrap();
+    for i in 0..1000 {
+        mid.put(&key(i), b"mid").unwrap();
+    }
+    put(&store, &key(777), b"sneaky");
+    match mid.commit().unwrap_err() {
+        StorageError::WriteConflict { key: k, .. } => assert_eq!(k, key(777)),
+        other => panic!("expected a write conflict, got {other}"),
+    }
+    assert_eq!(
+        store.begin().unwrap().get(&key(777)).unwrap(),
+        Some(b"sneaky".to_vec())
+    );
+}
+
 #[test]
 fn test_concurrent_increments_with_retries_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -100,6 +100,20 @@ pub fn decode_version_key(raw: &[u8]) -> Result<(Vec<u8>, u64)> {
     }
 }
 
+/// The commit timestamp of a version key, without decoding its user key.
+pub fn version_ts(raw: &[u8]) -> Result<u64> {
+    match raw.len().checked_sub(8) {
+        Some(at) if at >= 2 => {
+            let inverted = u64::from_be_bytes(raw[at..].try_into().expect("8 bytes"));
+            Ok(u64::MAX - inverted)
+        }
+        _ => Err(StorageError::Integrity(format!(
+            "malformed MVCC version key ({} bytes)",
+            raw.len()
+        ))),
+    }
+}
+
 /// Bytes of a write record before its value: kind (u8) and start timestamp (u64).
 pub const RECORD_HEADER: usize = 9;
 

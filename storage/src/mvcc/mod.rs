@@ -507,6 +507,50 @@ impl MvccStore {
         Ok(None)
     }
 
+    /// [`MvccStore::latest_commit_ts`] of each of `keys` (ascending), walking the version tree
+    /// once per [`MULTI_GET_CHUNK`] keys instead of descending from the root per key: the
+    /// first-committer-wins check of a commit runs this over its whole write set.
+    fn latest_commit_ts_sorted(&self, keys: &[&[u8]]) -> Result<Vec<Option<u64>>> {
+        debug_assert!(keys.is_sorted());
+        let mut out = vec![None; keys.len()];
+        let mut prefixes: Vec<Vec<u8>> = Vec::with_capacity(MULTI_GET_CHUNK.min(keys.len()));
+        let mut raw = Vec::new();
+        for (c, chunk) in keys.chunks(MULTI_GET_CHUNK).enumerate() {
+            prefixes.clear();
+            prefixes.extend(chunk.iter().map(|k| versions_prefix(k)));
+            let base = c * MULTI_GET_CHUNK;
+            self.shared
+                .write
+                .seek_sorted(prefixes.iter().map(Vec::as_slice), |j, leaf| {
+                    let prefix = prefixes[j].as_slice();
+                    for cell in leaf.position()..leaf.len() {
+                        let (k, v) = leaf.entry(cell)?;
+                        if !k.starts_with(prefix) {
+                            return Ok(false);
+                        }
+                        let record = match v {
+                            crate::node::ValueRef::Inline(bytes) => bytes,
+                            overflow => {
+                                raw.clear();
+                                leaf.value_into(overflow, &mut raw)?;
+                                &raw[..]
+                            }
+                        };
+                        if matches!(
+                            keys::record_kind(record)?,
+                            WriteKind::Put | WriteKind::Delete
+                        ) {
+                            out[base + j] = Some(keys::version_ts(k)?);
+                            return Ok(false);
+                        }
+                    }
+                    // The key's versions may go on in the next leaf.
+                    Ok(true)
+                })?;
+        }
+        Ok(out)
+    }
+
     fn persist_ts(&self, ts: u64) -> Result<()> {
         self.shared
             .meta

@@ -286,14 +286,18 @@ impl Transaction {
         let store = &self.store;
         let shared = &store.shared;
         shared.db.batch(|| {
-            for key in self.writes.keys() {
-                store.check_lock(key, u64::MAX)?;
-                if let Some(ts) = store.latest_commit_ts(key)?
+            // The write set is a sorted map, so both checks walk their trees once in key order.
+            let keys: Vec<&[u8]> = self.writes.keys().map(Vec::as_slice).collect();
+            let order: Vec<usize> = (0..keys.len()).collect();
+            store.check_locks_sorted(&keys, &order, u64::MAX)?;
+            let latest = store.latest_commit_ts_sorted(&keys)?;
+            for (key, ts) in keys.iter().zip(latest) {
+                if let Some(ts) = ts
                     && ts > self.start_ts
                 {
                     shared.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                     return Err(StorageError::WriteConflict {
-                        key: key.clone(),
+                        key: key.to_vec(),
                         start_ts: self.start_ts,
                         conflict_ts: ts,
                     });
