@@ -183,6 +183,11 @@ pub struct BufferPool {
     state: Mutex<TableState>,
     counters: Counters,
     flusher: Mutex<Option<Periodic>>,
+    /// Held by a pass of [`BufferPool::flush_dirty`]. A pass clears a page's dirty flag before
+    /// writing it, so without this gate `flush_all` could skip a page the background flusher
+    /// had claimed but not yet written, and return (and a checkpoint then sync and cut the
+    /// log) before that write happened: the page would be missing from disk after a crash.
+    flush_gate: Mutex<()>,
     wal: Option<Arc<Wal>>,
     /// True while changes are being captured for the log (off during recovery's redo).
     logging: AtomicBool,
@@ -243,6 +248,7 @@ impl BufferPool {
             }),
             counters: Counters::default(),
             flusher: Mutex::new(None),
+            flush_gate: Mutex::new(()),
             wal,
             logging: AtomicBool::new(false),
             mtr: Mutex::new(MtrPages::default()),
@@ -535,6 +541,16 @@ impl BufferPool {
     /// Writes dirty pages back in page order. With `wait`, every dirty page is written (waiting
     /// for writers to release them); without, pages currently latched or pinned are skipped.
     fn flush_dirty(&self, wait: bool) -> Result<usize> {
+        // flush_all waits for a background pass to finish; the background flusher skips its
+        // turn while flush_all runs.
+        let _gate = if wait {
+            self.flush_gate.lock()
+        } else {
+            match self.flush_gate.try_lock() {
+                Some(gate) => gate,
+                None => return Ok(0),
+            }
+        };
         let mut dirty: Vec<(PageId, u32)> = {
             let state = self.state.lock();
             state
@@ -568,8 +584,9 @@ impl BufferPool {
                     _ => continue,
                 }
             };
-            // The flusher and flush_all may both hold read latches on this frame: whoever
-            // clears the flag writes the page; a failed write sets it again.
+            // An evicting thread may write the page too (under its exclusive latch, so never
+            // at the same time): whoever clears the flag writes the page; a failed write sets
+            // it again.
             if guard.page_id != id || !frame.dirty.swap(false, Ordering::AcqRel) {
                 continue;
             }

@@ -643,8 +643,10 @@ fn visible_version(
 pub(crate) struct VersionScan {
     range: Range,
     end_prefix: Option<Vec<u8>>,
-    /// The user key (encoded prefix) whose visible version was already decided.
-    decided: Option<Vec<u8>>,
+    /// The user key (encoded prefix) whose visible version was already decided, if
+    /// `has_decided`; the buffer is reused from key to key.
+    decided: Vec<u8>,
+    has_decided: bool,
 }
 
 impl VersionScan {
@@ -652,7 +654,8 @@ impl VersionScan {
         VersionScan {
             range: write.range(versions_prefix(start).as_slice()..),
             end_prefix: end.map(versions_prefix),
-            decided: None,
+            decided: Vec::new(),
+            has_decided: false,
         }
     }
 
@@ -665,21 +668,22 @@ impl VersionScan {
                 return Ok(None);
             }
             let body = &k[..k.len() - 8.min(k.len())];
-            if self.decided.as_deref() == Some(body) {
+            if self.has_decided && self.decided == body {
                 continue;
             }
-            let (user_key, commit_ts) = keys::decode_version_key(k)?;
-            if commit_ts > ts {
+            if keys::version_ts(k)? > ts {
                 continue;
             }
-            let rec = WriteRecord::decode(v)?;
-            match rec.kind {
-                WriteKind::Rollback | WriteKind::Lock => continue,
-                WriteKind::Delete => self.decided = Some(body.to_vec()),
-                WriteKind::Put => {
-                    self.decided = Some(body.to_vec());
-                    return Ok(Some((user_key, rec.value)));
-                }
+            let kind = keys::record_kind(v)?;
+            if matches!(kind, WriteKind::Rollback | WriteKind::Lock) {
+                continue;
+            }
+            self.decided.clear();
+            self.decided.extend_from_slice(body);
+            self.has_decided = true;
+            if kind == WriteKind::Put {
+                let (user_key, _) = keys::decode_version_key(k)?;
+                return Ok(Some((user_key, v[keys::RECORD_HEADER..].to_vec())));
             }
         }
         Ok(None)
