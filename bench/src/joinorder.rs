@@ -11,8 +11,8 @@
 
 use std::time::Instant;
 
-use nq_quantum::encode::join::{Polish, PolishEffort};
-use nq_quantum::encode::{JoinOrder, JoinOrderProblem, JoinPredicate};
+use nq_quantum::encode::join::{Polish, PolishEffort, QueryShape};
+use nq_quantum::encode::{JoinOrder, JoinOrderProblem};
 use nq_quantum::model::Ising;
 use nq_quantum::rng::Rng;
 use nq_quantum::solve::{PermutationAnnealing, SampleSet, Sampler, SimulatedAnnealing};
@@ -64,54 +64,9 @@ pub enum SamplerKind {
     Sa,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    Chain,
-    Star,
-    Cycle,
-    Clique,
-}
-
-const SHAPES: [Shape; 4] = [Shape::Chain, Shape::Star, Shape::Cycle, Shape::Clique];
-
-impl Shape {
-    fn name(self) -> &'static str {
-        match self {
-            Shape::Chain => "chain",
-            Shape::Star => "star",
-            Shape::Cycle => "cycle",
-            Shape::Clique => "clique",
-        }
-    }
-}
-
 /// A seeded random query of `n` relations joined along `shape`.
-fn query(shape: Shape, n: usize, seed: u64) -> Result<JoinOrderProblem> {
-    let mut rng = Rng::new(seed);
-    let cards: Vec<f64> = (0..n)
-        .map(|_| 10f64.powf(2.0 + 4.0 * rng.next_f64()).round())
-        .collect();
-    let pairs: Vec<(usize, usize)> = match shape {
-        Shape::Chain => (1..n).map(|r| (r - 1, r)).collect(),
-        Shape::Star => (1..n).map(|r| (0, r)).collect(),
-        Shape::Cycle => (0..n).map(|r| (r, (r + 1) % n)).collect(),
-        Shape::Clique => (0..n)
-            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
-            .collect(),
-    };
-    let predicates: Vec<JoinPredicate> = pairs
-        .into_iter()
-        .map(|(left, right)| {
-            let larger = cards[left].max(cards[right]);
-            let selectivity = (10f64.powf(rng.next_f64() - 0.5) / larger).min(1.0);
-            JoinPredicate {
-                left,
-                right,
-                selectivity,
-            }
-        })
-        .collect();
-    Ok(JoinOrderProblem::new(cards, &predicates)?)
+fn query(shape: QueryShape, n: usize, seed: u64) -> Result<JoinOrderProblem> {
+    Ok(JoinOrderProblem::random(shape, n, seed)?)
 }
 
 /// Simulated annealing whose β range is picked from each model by a [`RangeRule`].
@@ -169,7 +124,7 @@ fn sampler_for(args: &JoinorderArgs) -> (Box<dyn Sampler>, usize, usize) {
 /// One planned query.
 #[derive(Debug)]
 struct Planned {
-    shape: Shape,
+    shape: QueryShape,
     relations: usize,
     /// Polished annealed plan cost / classical plan cost.
     ratio: f64,
@@ -220,7 +175,7 @@ fn random_start_polish(problem: &JoinOrderProblem, polish: Polish, seed: u64) ->
 fn plan(
     sampler: &dyn Sampler,
     args: &JoinorderArgs,
-    shape: Shape,
+    shape: QueryShape,
     relations: usize,
     seed: u64,
     against_optimum: bool,
@@ -286,7 +241,7 @@ pub fn run(args: &JoinorderArgs) -> Result<()> {
         (&small_sizes, true, &mut small),
         (&large_sizes, false, &mut large),
     ] {
-        for &shape in &SHAPES {
+        for &shape in &QueryShape::ALL {
             for &n in sizes {
                 for q in 0..queries {
                     let seed = args.seed.wrapping_mul(1_000_003) ^ (n as u64 * 100 + q as u64);
@@ -426,7 +381,7 @@ fn print_report(
         false,
     );
     for (band, plans, against) in [("4_12", small, "dp"), ("20_50", large, "greedy")] {
-        for shape in SHAPES {
+        for shape in QueryShape::ALL {
             let group: Vec<&Planned> = plans.iter().filter(|p| p.shape == shape).collect();
             if group.is_empty() {
                 continue;

@@ -6,37 +6,8 @@
 use std::time::Instant;
 
 use nq_quantum::encode::JoinOrderProblem;
-use nq_quantum::encode::JoinPredicate;
-use nq_quantum::rng::Rng;
+use nq_quantum::encode::join::QueryShape;
 use nq_quantum::solve::SimulatedAnnealing;
-
-fn query(shape: &str, n: usize, seed: u64) -> JoinOrderProblem {
-    let mut rng = Rng::new(seed);
-    let cards: Vec<f64> = (0..n)
-        .map(|_| 10f64.powf(2.0 + 4.0 * rng.next_f64()).round())
-        .collect();
-    let pairs: Vec<(usize, usize)> = match shape {
-        "chain" => (1..n).map(|r| (r - 1, r)).collect(),
-        "star" => (1..n).map(|r| (0, r)).collect(),
-        "cycle" => (0..n).map(|r| (r, (r + 1) % n)).collect(),
-        _ => (0..n)
-            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
-            .collect(),
-    };
-    let predicates: Vec<JoinPredicate> = pairs
-        .into_iter()
-        .map(|(left, right)| {
-            let larger = cards[left].max(cards[right]);
-            let selectivity = ((1.0 / larger) * 10f64.powf(rng.next_f64() - 0.5)).min(1.0);
-            JoinPredicate {
-                left,
-                right,
-                selectivity,
-            }
-        })
-        .collect();
-    JoinOrderProblem::new(cards, &predicates).expect("generated queries are valid")
-}
 
 fn main() -> Result<(), nq_quantum::QuantumError> {
     let sampler = SimulatedAnnealing {
@@ -46,8 +17,8 @@ fn main() -> Result<(), nq_quantum::QuantumError> {
         ..Default::default()
     };
     for n in [8, 12, 20, 30, 50] {
-        for shape in ["chain", "star", "cycle", "clique"] {
-            let problem = query(shape, n, n as u64);
+        for shape in QueryShape::ALL {
+            let problem = JoinOrderProblem::random(shape, n, n as u64)?;
             let started = Instant::now();
             let plan = problem.plan_with(&sampler)?;
             let elapsed = started.elapsed();
@@ -58,7 +29,8 @@ fn main() -> Result<(), nq_quantum::QuantumError> {
                 f64::NAN
             };
             println!(
-                "{shape:>6} n={n:>2}: polished/greedy {:.3} polished/dp {:.3} raw/greedy {:.3e} feasible {} time {:.3}s",
+                "{:>6} n={n:>2}: polished/greedy {:.3} polished/dp {:.3} raw/greedy {:.3e} feasible {} time {:.3}s",
+                shape.name(),
                 plan.polished.cost / greedy,
                 plan.polished.cost / optimum,
                 plan.raw.cost / greedy,

@@ -2,54 +2,20 @@
 //! dynamic-programming optimum on the query shapes the planner sees.
 
 use nq_quantum::encode::JoinOrderProblem;
-use nq_quantum::encode::JoinPredicate;
-use nq_quantum::rng::Rng;
+use nq_quantum::encode::join::QueryShape;
 use nq_quantum::solve::PermutationAnnealing;
 use nq_quantum::solve::Sampler;
 use nq_quantum::solve::SimulatedAnnealing;
 
-#[derive(Debug, Clone, Copy)]
-enum Shape {
-    Chain,
-    Star,
-    Cycle,
-    Clique,
-}
-
-fn query(shape: Shape, n: usize, seed: u64) -> JoinOrderProblem {
-    let mut rng = Rng::new(seed);
-    let cards: Vec<f64> = (0..n)
-        .map(|_| 10f64.powf(2.0 + 4.0 * rng.next_f64()).round())
-        .collect();
-    let pairs: Vec<(usize, usize)> = match shape {
-        Shape::Chain => (1..n).map(|r| (r - 1, r)).collect(),
-        Shape::Star => (1..n).map(|r| (0, r)).collect(),
-        Shape::Cycle => (0..n).map(|r| (r, (r + 1) % n)).collect(),
-        Shape::Clique => (0..n)
-            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
-            .collect(),
-    };
-    let predicates: Vec<JoinPredicate> = pairs
-        .into_iter()
-        .map(|(left, right)| {
-            // Key/foreign-key-like: selectivity near 1 / the larger side.
-            let larger = cards[left].max(cards[right]);
-            let selectivity = (1.0 / larger) * 10f64.powf(rng.next_f64() - 0.5);
-            JoinPredicate {
-                left,
-                right,
-                selectivity: selectivity.min(1.0),
-            }
-        })
-        .collect();
-    JoinOrderProblem::new(cards, &predicates).unwrap()
+fn query(shape: QueryShape, n: usize, seed: u64) -> JoinOrderProblem {
+    JoinOrderProblem::random(shape, n, seed).unwrap()
 }
 
 /// Plans every shape at 4–10 relations and returns (polished / optimum, raw / optimum, raw
 /// feasible) per query, checking validity on the way.
 fn plan_all(sampler: &dyn Sampler) -> Vec<(f64, f64, bool)> {
     let mut out = Vec::new();
-    for shape in [Shape::Chain, Shape::Star, Shape::Cycle, Shape::Clique] {
+    for shape in QueryShape::ALL {
         for (n, seed) in [(4, 1), (6, 2), (8, 3), (10, 4)] {
             let problem = query(shape, n, seed);
             let optimum = problem.optimal().unwrap();

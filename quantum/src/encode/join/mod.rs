@@ -7,11 +7,13 @@
 //! ([`JoinOrderProblem::improve`]). [`JoinOrderQubo`] is the annealer's encoding, and
 //! [`JoinOrderProblem::plan_with`] runs the whole pipeline with any sampler.
 
+mod generate;
 mod plan;
 pub(crate) mod problem;
 mod qubo;
 mod search;
 
+pub use generate::QueryShape;
 pub use plan::AnnealedPlan;
 pub use plan::POLISH_STARTS;
 pub use plan::Polish;
