@@ -1254,6 +1254,24 @@ fn aggregate(input: &Plan, groups: &[Expr], aggs: &[AggCall], ctx: &Ctx<'_>) -> 
         .collect()
 }
 
+/// One candidate pair of a join: the concatenation of `left` and `right` if it satisfies
+/// `condition`, after checking for cancellation and the statement timeout.
+fn joined_if(
+    left: &[Value],
+    right: &[Value],
+    condition: Option<&Expr>,
+    ctx: &Ctx<'_>,
+) -> Result<Option<Row>> {
+    ctx.check()?;
+    let mut joined = Vec::with_capacity(left.len() + right.len());
+    joined.extend_from_slice(left);
+    joined.extend_from_slice(right);
+    match condition {
+        Some(c) if !holds(c, &joined, ctx)? => Ok(None),
+        _ => Ok(Some(joined)),
+    }
+}
+
 /// End of a hash chain.
 const NO_ROW: u32 = u32::MAX;
 
@@ -1300,20 +1318,11 @@ impl Iterator for HashJoin<'_> {
                     } else {
                         self.next[i]
                     };
-                    if let Err(e) = self.ctx.check() {
-                        return Some(Err(e));
-                    }
-                    let mut joined = Vec::with_capacity(self.left_width + self.right_width);
-                    joined.extend_from_slice(lrow);
-                    joined.extend_from_slice(&self.right[i]);
-                    let ok = match self.condition {
-                        Some(c) => match holds(c, &joined, self.ctx) {
-                            Ok(ok) => ok,
-                            Err(e) => return Some(Err(e)),
-                        },
-                        None => true,
+                    let joined = match joined_if(lrow, &self.right[i], self.condition, self.ctx) {
+                        Ok(joined) => joined,
+                        Err(e) => return Some(Err(e)),
                     };
-                    if ok {
+                    if let Some(joined) = joined {
                         *found = true;
                         if let Some(m) = self.matched.get_mut(i) {
                             *m = true;
@@ -1514,20 +1523,11 @@ impl Iterator for MergeJoin<'_> {
                 while *at < self.group.len() {
                     let i = *at;
                     *at += 1;
-                    if let Err(e) = self.ctx.check() {
-                        return Some(Err(e));
-                    }
-                    let mut joined = Vec::with_capacity(lrow.len() + self.right_width);
-                    joined.extend_from_slice(lrow);
-                    joined.extend_from_slice(&self.group[i]);
-                    let ok = match self.condition {
-                        Some(c) => match holds(c, &joined, self.ctx) {
-                            Ok(ok) => ok,
-                            Err(e) => return Some(Err(e)),
-                        },
-                        None => true,
+                    let joined = match joined_if(lrow, &self.group[i], self.condition, self.ctx) {
+                        Ok(joined) => joined,
+                        Err(e) => return Some(Err(e)),
                     };
-                    if ok {
+                    if let Some(joined) = joined {
                         *found = true;
                         return Some(Ok(joined));
                     }
