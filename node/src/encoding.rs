@@ -622,10 +622,17 @@ mod tests {
         old.push(9);
         assert_eq!(
             decode_row(&old).unwrap(),
-            vec![Value::Int(42), Value::Text("hi".into()), Value::Blob(vec![9])]
+            vec![
+                Value::Int(42),
+                Value::Text("hi".into()),
+                Value::Blob(vec![9])
+            ]
         );
         let mut out = vec![Value::Null; 3];
         decode_row_into(&old, &[None, Some(0), Some(2)], &mut out).unwrap();
-        assert_eq!(out, vec![Value::Text("hi".into()), Value::Null, Value::Blob(vec![9])]);
+        assert_eq!(
+            out,
+            vec![Value::Text("hi".into()), Value::Null, Value::Blob(vec![9])]
+        );
     }
 }

@@ -313,7 +313,9 @@ pub(crate) fn verify_heads(buf: &[u8]) -> NodeResult<()> {
     for i in 0..n {
         let k = key(buf, i)?;
         if k.get(..p) != Some(prefix) {
-            return Err(Malformed("key does not start with the node's shared prefix"));
+            return Err(Malformed(
+                "key does not start with the node's shared prefix",
+            ));
         }
         if slot_head(buf, i)? != head(k, p) {
             return Err(Malformed("slot key head does not match its cell"));
