@@ -110,7 +110,7 @@ fn test_conflict_is_found_anywhere_in_a_large_write_set() {
     let key = |i: u32| format!("row/{i:06}").into_bytes();
     // Many versions of the contested key (they span leaves), plus neighbours.
     for v in 0..200u32 {
-        put(&store, &key(500), &vec![v as u8; 60]);
+        put(&store, &key(500), &[v as u8; 60]);
     }
     for i in (0..1000).step_by(7) {
         put(&store, &key(i), b"old");
