@@ -282,6 +282,15 @@ impl KvTxn for ClockedTxn {
         self.txn().multi_get(keys)
     }
 
+    fn scan_values<'a>(
+        &'a self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        decode: crate::kv::ValueDecoder<'a>,
+    ) -> Result<crate::exec::RowIter<'a>> {
+        self.txn().scan_values(start, end, decode)
+    }
+
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.note_write(key);
         self.txn_mut().put(key, value)

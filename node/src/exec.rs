@@ -715,8 +715,29 @@ fn scan_table<'a>(
     needed: Option<&[bool]>,
     ctx: &'a Ctx<'a>,
 ) -> Result<RowIter<'a>> {
-    let slots = Rc::new(slot_map(table, needed));
-    let rows = scan_keyed_with(table, access, slots, ctx)?;
+    let slots = slot_map(table, needed);
+    // Scans of the row keys themselves need no keys: the store decodes values in place.
+    let row_prefix = encoding::row_prefix(table.id);
+    let bounds = match access {
+        Access::Full => Some((row_prefix.clone(), prefix_end(&row_prefix))),
+        Access::PkRange(range) => {
+            let col = table.pk_indices()[0];
+            match range_keys(&row_prefix, table, col, range, ctx)? {
+                Some(bounds) => Some(bounds),
+                None => return Ok(Box::new(std::iter::empty())),
+            }
+        }
+        _ => None,
+    };
+    if let Some((start, end)) = bounds {
+        let decode = Box::new(move |raw: &[u8]| row_from_slots(table, raw, &slots));
+        let rows = ctx.txn.scan_values(&start, end.as_deref(), decode)?;
+        return Ok(Box::new(rows.map(move |r| {
+            ctx.check()?;
+            r
+        })));
+    }
+    let rows = scan_keyed_with(table, access, Rc::new(slots), ctx)?;
     Ok(Box::new(rows.map(|r| r.map(|(_, row)| row))))
 }
 

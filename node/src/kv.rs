@@ -9,11 +9,14 @@ use std::any::Any;
 use nq_storage::mvcc::Transaction;
 
 use crate::error::Result;
+use crate::exec::{Row, RowIter};
 
 /// A key-value pair.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 /// A streaming range scan.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KvPair>> + 'a>;
+/// Turns a stored value into a row (see [`KvTxn::scan_values`]).
+pub type ValueDecoder<'a> = Box<dyn FnMut(&[u8]) -> Result<Row> + 'a>;
 
 /// Reads at the transaction's snapshot plus its own writes; writes are buffered until commit.
 pub trait KvTxn: Send + std::fmt::Debug {
@@ -28,6 +31,20 @@ pub trait KvTxn: Send + std::fmt::Debug {
     }
     /// The keys of `[start, end)` in order (`end = None`: to the end of the key space).
     fn scan<'a>(&'a self, start: &[u8], end: Option<&[u8]>) -> Result<KvIter<'a>>;
+    /// The values of `[start, end)` in key order through `decode`, without their keys. The
+    /// local store hands `decode` each value where it lies, so a full-table scan copies
+    /// neither keys nor values.
+    fn scan_values<'a>(
+        &'a self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        mut decode: ValueDecoder<'a>,
+    ) -> Result<RowIter<'a>> {
+        Ok(Box::new(
+            self.scan(start, end)?
+                .map(move |r| r.and_then(|(_, v)| decode(&v))),
+        ))
+    }
     /// Writes `value` under `key`.
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()>;
     /// Deletes `key`.
@@ -70,6 +87,16 @@ impl KvTxn for Transaction {
     fn scan<'a>(&'a self, start: &[u8], end: Option<&[u8]>) -> Result<KvIter<'a>> {
         let it = self.scan_iter(start, end)?;
         Ok(Box::new(it.map(|r| r.map_err(Into::into))))
+    }
+
+    fn scan_values<'a>(
+        &'a self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        decode: ValueDecoder<'a>,
+    ) -> Result<RowIter<'a>> {
+        let it = Transaction::scan_values(self, start, end, decode)?;
+        Ok(Box::new(it.map(|r| r.map_err(Into::into).and_then(|row| row))))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {

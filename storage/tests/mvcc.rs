@@ -588,6 +588,26 @@ fn test_streaming_scan_merges_own_writes_with_the_snapshot() {
         .collect();
     assert_eq!(got, expect);
     assert_eq!(t.scan_iter(b"", None).unwrap().count(), 5);
+    // The value-only scan agrees, both where own writes are merged and after the last one
+    // (where it reads values in place), and sees versions, deletes and other snapshots right.
+    let values = |t: &nq_storage::mvcc::Transaction, start: &[u8], end: Option<&[u8]>| {
+        t.scan_values(start, end, |v| String::from_utf8(v.to_vec()).unwrap())
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    };
+    assert_eq!(values(&t, b"a", Some(b"h")), ["old", "new", "new", "old"]);
+    assert_eq!(values(&t, b"", None), ["old", "new", "new", "old", "new"]);
+    assert_eq!(values(&t, b"d", None), ["old", "new"]);
+    t.commit().unwrap();
+    let mut later = store.begin().unwrap();
+    let reader = store.begin().unwrap();
+    later.delete(b"a").unwrap();
+    later.put(b"g", b"newer").unwrap();
+    later.commit().unwrap();
+    assert_eq!(values(&reader, b"", None), ["old", "new", "new", "old", "new"]);
+    let now = store.begin().unwrap();
+    assert_eq!(values(&now, b"", None), ["new", "new", "newer", "new"]);
 }
 
 /// `Transaction::get_many` answers exactly like `get` per key: the snapshot (not later

@@ -72,32 +72,38 @@ pub fn versions_prefix(key: &[u8]) -> Vec<u8> {
 
 /// Splits a version key into the user key and the commit timestamp.
 pub fn decode_version_key(raw: &[u8]) -> Result<(Vec<u8>, u64)> {
-    let bad =
-        || StorageError::Integrity(format!("malformed MVCC version key ({} bytes)", raw.len()));
     if raw.len() < 10 {
-        return Err(bad());
+        return Err(malformed_key(raw.len()));
     }
     let (body, ts) = raw.split_at(raw.len() - 8);
     let ts = u64::MAX - u64::from_be_bytes(ts.try_into().expect("8 bytes"));
+    let key = decode_user_key(body).map_err(|_| malformed_key(raw.len()))?;
+    Ok((key, ts))
+}
+
+/// The user key of an escaped key body (a version key without its timestamp): copies the runs
+/// between zero bytes whole.
+pub fn decode_user_key(body: &[u8]) -> Result<Vec<u8>> {
     let mut key = Vec::with_capacity(body.len());
-    let mut i = 0;
+    let mut rest = body;
     loop {
-        match body.get(i) {
-            None => return Err(bad()),
-            Some(0) => match body.get(i + 1) {
-                Some(0xFF) => {
-                    key.push(0);
-                    i += 2;
-                }
-                Some(0x01) if i + 2 == body.len() => return Ok((key, ts)),
-                _ => return Err(bad()),
-            },
-            Some(&b) => {
-                key.push(b);
-                i += 1;
+        let Some(zero) = rest.iter().position(|&b| b == 0) else {
+            return Err(malformed_key(body.len()));
+        };
+        key.extend_from_slice(&rest[..zero]);
+        match rest.get(zero + 1) {
+            Some(0xFF) => {
+                key.push(0);
+                rest = &rest[zero + 2..];
             }
+            Some(0x01) if zero + 2 == rest.len() => return Ok(key),
+            _ => return Err(malformed_key(body.len())),
         }
     }
+}
+
+fn malformed_key(len: usize) -> StorageError {
+    StorageError::Integrity(format!("malformed MVCC version key ({len} bytes)"))
 }
 
 /// The commit timestamp of a version key, without decoding its user key.
@@ -229,6 +235,15 @@ mod tests {
                 prop_assert!(!ka.starts_with(&versions_prefix(&b)));
             }
         }
+    }
+
+    #[test]
+    fn test_malformed_key_bodies_are_errors() {
+        assert_eq!(decode_user_key(&[7, 0, 0xFF, 0, 1]).unwrap(), vec![7, 0]);
+        for bad in [&[][..], &[7], &[7, 0], &[0, 2], &[0, 1, 5], &[0, 0xFF]] {
+            assert!(decode_user_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(decode_version_key(&[0, 1, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
 
     #[test]

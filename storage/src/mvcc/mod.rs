@@ -60,7 +60,7 @@ pub use gc::GcReport;
 use keys::{LockRecord, WriteKind, WriteRecord, version_key, versions_prefix};
 use locks::LockManager;
 pub use twophase::{Mutation, TxnStatus};
-pub use txn::{Savepoint, Transaction, TxnScan};
+pub use txn::{Savepoint, Transaction, TxnScan, TxnValues};
 
 const WRITE_TREE: &str = "mvcc.write";
 const LOCK_TREE: &str = "mvcc.lock";
@@ -659,7 +659,14 @@ impl VersionScan {
         }
     }
 
-    pub(crate) fn next_visible(&mut self, ts: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// Like [`VersionScan::next_visible`], but hands the visible value to `f` where it lies
+    /// (in the range's copy of the leaf) instead of returning the user key and a copy of the
+    /// value: a scan that needs neither saves two allocations and the key's unescaping per row.
+    pub(crate) fn next_visible_with<T>(
+        &mut self,
+        ts: u64,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>> {
         while let Some(entry) = self.range.next_ref() {
             let (k, v) = entry?;
             if let Some(end) = &self.end_prefix
@@ -682,10 +689,17 @@ impl VersionScan {
             self.decided.extend_from_slice(body);
             self.has_decided = true;
             if kind == WriteKind::Put {
-                let (user_key, _) = keys::decode_version_key(k)?;
-                return Ok(Some((user_key, v[keys::RECORD_HEADER..].to_vec())));
+                return Ok(Some(f(&v[keys::RECORD_HEADER..])));
             }
         }
         Ok(None)
+    }
+
+    pub(crate) fn next_visible(&mut self, ts: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        // The user key is the decided body, unescaped; it is decoded only for a returned row.
+        let Some(value) = self.next_visible_with(ts, <[u8]>::to_vec)? else {
+            return Ok(None);
+        };
+        Ok(Some((keys::decode_user_key(&self.decided)?, value)))
     }
 }

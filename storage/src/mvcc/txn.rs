@@ -143,6 +143,21 @@ impl Transaction {
         Ok(merged.into_iter().take(limit).collect())
     }
 
+    /// Like [`Transaction::scan_iter`], but yields only `f` of each value, without the keys.
+    /// Where the transaction has no own writes left in the range, `f` reads the value in place
+    /// (no copy of it, and no decoding of its key): the common full-table scan.
+    pub fn scan_values<T, F: FnMut(&[u8]) -> T>(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        f: F,
+    ) -> Result<TxnValues<'_, F>> {
+        Ok(TxnValues {
+            scan: self.scan_iter(start, end)?,
+            f,
+        })
+    }
+
     /// Streams the keys of `[start, end)` in order, own writes included, one leaf of versions
     /// at a time: nothing is materialised.
     pub fn scan_iter(&self, start: &[u8], end: Option<&[u8]>) -> Result<TxnScan<'_>> {
@@ -485,6 +500,44 @@ impl Iterator for TxnScan<'_> {
                 }
             }
             return self.pending.take().map(Ok);
+        }
+    }
+}
+
+/// A transaction's streaming scan of values (see [`Transaction::scan_values`]).
+pub struct TxnValues<'a, F> {
+    scan: TxnScan<'a>,
+    f: F,
+}
+
+impl<F> std::fmt::Debug for TxnValues<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxnValues")
+            .field("scan", &self.scan)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, F: FnMut(&[u8]) -> T> Iterator for TxnValues<'_, F> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let scan = &mut self.scan;
+        if scan.own.peek().is_some() || scan.pending.is_some() {
+            // Own writes to merge: the keyed path decides the order.
+            let f = &mut self.f;
+            return scan.next().map(|r| r.map(|(_, v)| f(&v)));
+        }
+        if scan.snapshot_done {
+            return None;
+        }
+        match scan.snapshot.next_visible_with(scan.ts, &mut self.f) {
+            Ok(Some(t)) => Some(Ok(t)),
+            Ok(None) => {
+                scan.snapshot_done = true;
+                None
+            }
+            Err(e) => Some(Err(e)),
         }
     }
 }
