@@ -2777,9 +2777,17 @@ pub fn prune_columns(plan: &mut Plan, needed: &[bool]) {
             prune_columns(input, &need);
         }
         Plan::Project { input, exprs, .. } => {
-            // Every expression is still evaluated, so all of them count.
+            // Every expression is still evaluated (it may fail), so all of them count, except
+            // plain columns nobody above reads: they only pass a value on (a join's output
+            // under an aggregate would otherwise decode and copy every column of both sides).
             let mut need = vec![false; input.width()];
-            mark_all(exprs.iter(), &mut need);
+            mark_all(
+                exprs.iter().enumerate().filter_map(|(i, e)| {
+                    let read_above = needed.get(i).copied().unwrap_or(true);
+                    (read_above || !matches!(e, Expr::Column(_))).then_some(e)
+                }),
+                &mut need,
+            );
             prune_columns(input, &need);
         }
         Plan::Sort { input, keys } => {
@@ -3094,4 +3102,124 @@ fn choose_access(table: &TableDef, parts: &[Expr]) -> Access {
         }
     }
     Access::Full
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::{ColumnDef, TableDef};
+    use crate::plan::{Access, JoinAlgorithm, JoinKind, OutColumn};
+
+    fn scan(id: u32, name: &str, columns: &[(&str, DataType)]) -> Plan {
+        let table = TableDef {
+            id,
+            name: name.into(),
+            columns: columns
+                .iter()
+                .enumerate()
+                .map(|(i, (c, t))| ColumnDef {
+                    name: (*c).into(),
+                    data_type: t.clone(),
+                    nullable: true,
+                    default: None,
+                    slot: i as u16,
+                })
+                .collect(),
+            primary_key: vec![columns[0].0.into()],
+            primary_key_name: format!("{name}_pkey"),
+            indexes: Vec::new(),
+            checks: Vec::new(),
+            next_slot: columns.len() as u16,
+            next_index_id: 1,
+        };
+        Plan::Scan {
+            columns: table
+                .columns
+                .iter()
+                .map(|c| OutColumn {
+                    table: Some(name.into()),
+                    name: c.name.clone(),
+                    data_type: c.data_type.clone(),
+                })
+                .collect(),
+            table: Arc::new(table),
+            alias: name.into(),
+            access: Access::Full,
+            filter: None,
+            needed: None,
+        }
+    }
+
+    fn scan_needed(plan: &Plan) -> Vec<Option<Vec<bool>>> {
+        match plan {
+            Plan::Scan { needed, .. } => vec![needed.clone()],
+            Plan::Project { input, .. } | Plan::Aggregate { input, .. } => scan_needed(input),
+            Plan::Join { left, right, .. } => {
+                let mut out = scan_needed(left);
+                out.extend(scan_needed(right));
+                out
+            }
+            other => panic!("unexpected node {other:?}"),
+        }
+    }
+
+    /// `SELECT sum(items.price) FROM items JOIN cats ON cats.id = items.category` plans a
+    /// pass-through projection of all six joined columns under the aggregate; the scans must
+    /// still decode only the join keys and the summed column, not the text columns.
+    #[test]
+    fn test_columns_a_passthrough_projection_only_forwards_are_pruned() {
+        let items = scan(
+            1,
+            "items",
+            &[
+                ("id", DataType::BigInt),
+                ("category", DataType::BigInt),
+                ("price", DataType::BigInt),
+                ("name", DataType::Text(None)),
+            ],
+        );
+        let cats = scan(2, "cats", &[("id", DataType::BigInt), ("label", DataType::Text(None))]);
+        let join = Plan::Join {
+            left: Box::new(items),
+            right: Box::new(cats),
+            kind: JoinKind::Inner,
+            keys: vec![(Expr::Column(1), Expr::Column(0))],
+            condition: None,
+            algorithm: JoinAlgorithm::Hash,
+        };
+        let columns = join.columns();
+        let project = Plan::Project {
+            input: Box::new(join),
+            exprs: (0..6).map(Expr::Column).collect(),
+            columns,
+        };
+        let mut plan = Plan::Aggregate {
+            input: Box::new(project),
+            groups: Vec::new(),
+            aggs: vec![crate::plan::AggCall {
+                func: crate::plan::AggFunc::Sum,
+                arg: Some(Expr::Column(2)),
+                distinct: false,
+            }],
+            columns: Vec::new(),
+        };
+        prune_columns(&mut plan, &[true]);
+        assert_eq!(
+            scan_needed(&plan),
+            vec![
+                Some(vec![false, true, true, false]),
+                Some(vec![true, false])
+            ]
+        );
+        // A projection's computed expressions are still evaluated, so their inputs stay.
+        let mut computed = Plan::Project {
+            input: Box::new(scan(3, "t", &[("a", DataType::BigInt), ("b", DataType::BigInt)])),
+            exprs: vec![Expr::Column(0), Expr::Column(1)],
+            columns: Vec::new(),
+        };
+        prune_columns(&mut computed, &[true, false]);
+        assert_eq!(scan_needed(&computed), vec![Some(vec![true, false])]);
+    }
 }
