@@ -3180,7 +3180,11 @@ mod prune_tests {
                 ("name", DataType::Text(None)),
             ],
         );
-        let cats = scan(2, "cats", &[("id", DataType::BigInt), ("label", DataType::Text(None))]);
+        let cats = scan(
+            2,
+            "cats",
+            &[("id", DataType::BigInt), ("label", DataType::Text(None))],
+        );
         let join = Plan::Join {
             left: Box::new(items),
             right: Box::new(cats),
@@ -3215,7 +3219,11 @@ mod prune_tests {
         );
         // A projection's computed expressions are still evaluated, so their inputs stay.
         let mut computed = Plan::Project {
-            input: Box::new(scan(3, "t", &[("a", DataType::BigInt), ("b", DataType::BigInt)])),
+            input: Box::new(scan(
+                3,
+                "t",
+                &[("a", DataType::BigInt), ("b", DataType::BigInt)],
+            )),
             exprs: vec![Expr::Column(0), Expr::Column(1)],
             columns: Vec::new(),
         };

@@ -96,7 +96,9 @@ impl KvTxn for Transaction {
         decode: ValueDecoder<'a>,
     ) -> Result<RowIter<'a>> {
         let it = Transaction::scan_values(self, start, end, decode)?;
-        Ok(Box::new(it.map(|r| r.map_err(Into::into).and_then(|row| row))))
+        Ok(Box::new(
+            it.map(|r| r.map_err(Into::into).and_then(|row| row)),
+        ))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {

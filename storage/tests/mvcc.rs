@@ -605,7 +605,10 @@ fn test_streaming_scan_merges_own_writes_with_the_snapshot() {
     later.delete(b"a").unwrap();
     later.put(b"g", b"newer").unwrap();
     later.commit().unwrap();
-    assert_eq!(values(&reader, b"", None), ["old", "new", "new", "old", "new"]);
+    assert_eq!(
+        values(&reader, b"", None),
+        ["old", "new", "new", "old", "new"]
+    );
     let now = store.begin().unwrap();
     assert_eq!(values(&now, b"", None), ["new", "new", "newer", "new"]);
 }
