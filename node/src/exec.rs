@@ -1293,6 +1293,67 @@ fn joined_if(
     }
 }
 
+/// The hash join's table: the first build row of each key. While every key is one
+/// integer-valued number (the usual foreign-key join) the keys are kept as `i64`s, so an entry
+/// has no heap key and a probe hashes eight bytes instead of a seventeen-byte key; the first
+/// other key turns the table into one over the key bytes. Both answer exactly as a table over
+/// the key bytes would: [`int_of_key`] is the inverse of [`hash_key`] on integers.
+enum JoinHeads {
+    Ints(FxHashMap<i64, u32>),
+    Bytes(FxHashMap<Vec<u8>, u32>),
+}
+
+impl JoinHeads {
+    /// Makes `row` the first row of `key`, returning the previous first row.
+    fn insert(&mut self, key: &[u8], row: u32) -> Option<u32> {
+        if let JoinHeads::Ints(ints) = self {
+            match int_of_key(key) {
+                Some(i) => return ints.insert(i, row),
+                None => {
+                    let bytes = ints
+                        .drain()
+                        .map(|(i, r)| {
+                            let mut k = Vec::new();
+                            hash_key(&Value::Int(i), &mut k);
+                            (k, r)
+                        })
+                        .collect();
+                    *self = JoinHeads::Bytes(bytes);
+                }
+            }
+        }
+        match self {
+            JoinHeads::Bytes(bytes) => bytes.insert(key.to_vec(), row),
+            JoinHeads::Ints(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// The first row of `key`, or [`NO_ROW`].
+    fn get(&self, key: &[u8]) -> u32 {
+        let found = match self {
+            JoinHeads::Ints(ints) => int_of_key(key).and_then(|i| ints.get(&i)),
+            JoinHeads::Bytes(bytes) => bytes.get(key),
+        };
+        found.copied().unwrap_or(NO_ROW)
+    }
+}
+
+/// The integer whose [`hash_key`] is `key`, if there is one: a single number with no scale
+/// and a magnitude that fits an `i64`.
+fn int_of_key(key: &[u8]) -> Option<i64> {
+    let key: &[u8; 17] = key.try_into().ok()?;
+    let word = |at: usize| u32::from_le_bytes([key[at], key[at + 1], key[at + 2], key[at + 3]]);
+    if key[0] != 2 || word(13) != 0 {
+        return None;
+    }
+    let magnitude = u64::from(word(5)) | (u64::from(word(9)) << 32);
+    match word(1) {
+        0 => i64::try_from(magnitude).ok(),
+        0x8000_0000 if magnitude != 0 => 0i64.checked_sub_unsigned(magnitude),
+        _ => None,
+    }
+}
+
 /// End of a hash chain.
 const NO_ROW: u32 = u32::MAX;
 
@@ -1302,7 +1363,7 @@ struct HashJoin<'a> {
     left: RowIter<'a>,
     right: Vec<Row>,
     /// First right row of each key.
-    heads: FxHashMap<Vec<u8>, u32>,
+    heads: JoinHeads,
     /// Next right row with the same key.
     next: Vec<u32>,
     left_keys: Vec<&'a Expr>,
@@ -1368,11 +1429,7 @@ impl Iterator for HashJoin<'_> {
                             if self.right.is_empty() { NO_ROW } else { 0 }
                         } else {
                             match join_key(&self.left_keys, &lrow, self.ctx, &mut self.key) {
-                                Ok(true) => self
-                                    .heads
-                                    .get(self.key.as_slice())
-                                    .copied()
-                                    .unwrap_or(NO_ROW),
+                                Ok(true) => self.heads.get(&self.key),
                                 Ok(false) => NO_ROW,
                                 Err(e) => return Some(Err(e)),
                             }
@@ -1418,7 +1475,7 @@ fn join<'a>(
     // Rows with a NULL key never match and are left out of the table. Building from the last
     // row to the first makes each chain run in build order.
     let right_keys: Vec<&Expr> = keys.iter().map(|(_, r)| r).collect();
-    let mut heads: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
+    let mut heads = JoinHeads::Ints(FxHashMap::default());
     let mut next = Vec::new();
     if !keys.is_empty() {
         next = vec![NO_ROW; right_rows.len()];
@@ -1427,14 +1484,8 @@ fn join<'a>(
             if !join_key(&right_keys, row, ctx, &mut key)? {
                 continue;
             }
-            match heads.get_mut(key.as_slice()) {
-                Some(head) => {
-                    next[i] = *head;
-                    *head = i as u32;
-                }
-                None => {
-                    heads.insert(key.clone(), i as u32);
-                }
+            if let Some(previous) = heads.insert(&key, i as u32) {
+                next[i] = previous;
             }
         }
     }
@@ -1810,6 +1861,63 @@ mod tests {
             let merge = run(&left, &right, kind, JoinAlgorithm::Merge, condition);
             prop_assert_eq!(merge, hash);
         }
+    }
+
+    #[test]
+    fn test_int_of_key_inverts_hash_key_on_integers_only() {
+        for i in [
+            0,
+            1,
+            -1,
+            42,
+            -42,
+            i64::MAX,
+            i64::MIN,
+            1 << 32,
+            -(1 << 32),
+            4_294_967_295,
+        ] {
+            let mut k = Vec::new();
+            hash_key(&Value::Int(i), &mut k);
+            assert_eq!(int_of_key(&k), Some(i), "{i}");
+        }
+        // An integral DECIMAL has the integer's key (and matches it in a join); a fraction, a
+        // too-large magnitude, text and composite keys have none.
+        let mut k = Vec::new();
+        hash_key(&Value::Decimal(rust_decimal::Decimal::from(7)), &mut k);
+        assert_eq!(int_of_key(&k), Some(7));
+        for v in [
+            Value::Decimal(rust_decimal::Decimal::new(15, 1)),
+            Value::Decimal(rust_decimal::Decimal::from(u64::MAX)),
+            Value::Text("7".into()),
+            Value::Float(7.5),
+        ] {
+            let mut k = Vec::new();
+            hash_key(&v, &mut k);
+            assert_eq!(int_of_key(&k), None, "{v:?}");
+        }
+        let mut two = Vec::new();
+        hash_key(&Value::Int(1), &mut two);
+        hash_key(&Value::Int(2), &mut two);
+        assert_eq!(int_of_key(&two), None);
+    }
+
+    #[test]
+    fn test_join_heads_switch_to_bytes_and_keep_every_entry() {
+        let key = |v: Value| {
+            let mut k = Vec::new();
+            hash_key(&v, &mut k);
+            k
+        };
+        let mut heads = JoinHeads::Ints(FxHashMap::default());
+        assert_eq!(heads.insert(&key(Value::Int(5)), 0), None);
+        assert_eq!(heads.insert(&key(Value::Int(5)), 1), Some(0));
+        assert!(matches!(heads, JoinHeads::Ints(_)));
+        assert_eq!(heads.insert(&key(Value::Text("x".into())), 2), None);
+        assert!(matches!(heads, JoinHeads::Bytes(_)));
+        assert_eq!(heads.get(&key(Value::Int(5))), 1);
+        assert_eq!(heads.get(&key(Value::Text("x".into()))), 2);
+        assert_eq!(heads.get(&key(Value::Int(6))), NO_ROW);
     }
 
     #[test]
