@@ -1863,38 +1863,42 @@ mod tests {
         }
     }
 
+    /// Integers at the edges of the key encoding's words and signs.
+    const EDGE_INTS: [i64; 10] = [
+        0,
+        1,
+        -1,
+        42,
+        -42,
+        i64::MAX,
+        i64::MIN,
+        1 << 32,
+        -(1 << 32),
+        4_294_967_295,
+    ];
+
+    fn key_of(v: &Value) -> Vec<u8> {
+        let mut k = Vec::new();
+        hash_key(v, &mut k);
+        k
+    }
+
     #[test]
     fn test_int_of_key_inverts_hash_key_on_integers_only() {
-        for i in [
-            0,
-            1,
-            -1,
-            42,
-            -42,
-            i64::MAX,
-            i64::MIN,
-            1 << 32,
-            -(1 << 32),
-            4_294_967_295,
-        ] {
-            let mut k = Vec::new();
-            hash_key(&Value::Int(i), &mut k);
-            assert_eq!(int_of_key(&k), Some(i), "{i}");
+        for i in EDGE_INTS {
+            assert_eq!(int_of_key(&key_of(&Value::Int(i))), Some(i), "{i}");
         }
         // An integral DECIMAL has the integer's key (and matches it in a join); a fraction, a
         // too-large magnitude, text and composite keys have none.
-        let mut k = Vec::new();
-        hash_key(&Value::Decimal(rust_decimal::Decimal::from(7)), &mut k);
-        assert_eq!(int_of_key(&k), Some(7));
+        let seven = Value::Decimal(rust_decimal::Decimal::from(7));
+        assert_eq!(int_of_key(&key_of(&seven)), Some(7));
         for v in [
             Value::Decimal(rust_decimal::Decimal::new(15, 1)),
             Value::Decimal(rust_decimal::Decimal::from(u64::MAX)),
             Value::Text("7".into()),
             Value::Float(7.5),
         ] {
-            let mut k = Vec::new();
-            hash_key(&v, &mut k);
-            assert_eq!(int_of_key(&k), None, "{v:?}");
+            assert_eq!(int_of_key(&key_of(&v)), None, "{v:?}");
         }
         let mut two = Vec::new();
         hash_key(&Value::Int(1), &mut two);
@@ -1904,11 +1908,7 @@ mod tests {
 
     #[test]
     fn test_join_heads_switch_to_bytes_and_keep_every_entry() {
-        let key = |v: Value| {
-            let mut k = Vec::new();
-            hash_key(&v, &mut k);
-            k
-        };
+        let key = |v: Value| key_of(&v);
         let mut heads = JoinHeads::Ints(FxHashMap::default());
         assert_eq!(heads.insert(&key(Value::Int(5)), 0), None);
         assert_eq!(heads.insert(&key(Value::Int(5)), 1), Some(0));
@@ -1922,18 +1922,7 @@ mod tests {
 
     #[test]
     fn test_hash_key_of_integers_is_their_group_key() {
-        for i in [
-            0,
-            1,
-            -1,
-            42,
-            -42,
-            i64::MAX,
-            i64::MIN,
-            1 << 32,
-            -(1 << 32),
-            4_294_967_295,
-        ] {
+        for i in EDGE_INTS {
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
             hash_key(&Value::Int(i), &mut fast);
             Value::Int(i).group_key(&mut slow);
