@@ -717,19 +717,10 @@ fn scan_table<'a>(
 ) -> Result<RowIter<'a>> {
     let slots = slot_map(table, needed);
     // Scans of the row keys themselves need no keys: the store decodes values in place.
-    let row_prefix = encoding::row_prefix(table.id);
-    let bounds = match access {
-        Access::Full => Some((row_prefix.clone(), prefix_end(&row_prefix))),
-        Access::PkRange(range) => {
-            let col = table.pk_indices()[0];
-            match range_keys(&row_prefix, table, col, range, ctx)? {
-                Some(bounds) => Some(bounds),
-                None => return Ok(Box::new(std::iter::empty())),
-            }
-        }
-        _ => None,
-    };
-    if let Some((start, end)) = bounds {
+    if let Some(bounds) = row_key_bounds(table, access, ctx)? {
+        let Some((start, end)) = bounds else {
+            return Ok(Box::new(std::iter::empty()));
+        };
         let decode = Box::new(move |raw: &[u8]| row_from_slots(table, raw, &slots));
         let rows = ctx.txn.scan_values(&start, end.as_deref(), decode)?;
         return Ok(Box::new(rows.map(move |r| {
@@ -739,6 +730,25 @@ fn scan_table<'a>(
     }
     let rows = scan_keyed_with(table, access, Rc::new(slots), ctx)?;
     Ok(Box::new(rows.map(|r| r.map(|(_, row)| row))))
+}
+
+/// The row-key range a full or primary-key range scan reads: `None` for other access paths,
+/// `Some(None)` for a range no row can be in.
+#[allow(clippy::type_complexity)]
+fn row_key_bounds(
+    table: &TableDef,
+    access: &Access,
+    ctx: &Ctx<'_>,
+) -> Result<Option<Option<(Vec<u8>, Option<Vec<u8>>)>>> {
+    let row_prefix = encoding::row_prefix(table.id);
+    Ok(match access {
+        Access::Full => Some(Some((row_prefix.clone(), prefix_end(&row_prefix)))),
+        Access::PkRange(range) => {
+            let col = table.pk_indices()[0];
+            Some(range_keys(&row_prefix, table, col, range, ctx)?)
+        }
+        _ => None,
+    })
 }
 
 /// A stream of rows with their row keys (UPDATE and DELETE need the key).
@@ -793,10 +803,10 @@ fn scan_access<'a>(
         }
     };
     Ok(match access {
-        Access::Full => {
-            let end = prefix_end(&row_prefix);
-            Box::new(ctx.txn.scan(&row_prefix, end.as_deref())?.map(decode))
-        }
+        Access::Full | Access::PkRange(_) => match row_key_bounds(table, access, ctx)? {
+            Some(Some((start, end))) => Box::new(ctx.txn.scan(&start, end.as_deref())?.map(decode)),
+            _ => Box::new(std::iter::empty()),
+        },
         Access::PkPoint(values) => {
             let pk = table.pk_indices();
             let mut key = row_prefix;
@@ -815,13 +825,6 @@ fn scan_access<'a>(
                 Some(raw) => Box::new(std::iter::once(
                     row_from_slots(table, &raw, &slots).map(|r| (key, r)),
                 )),
-                None => Box::new(std::iter::empty()),
-            }
-        }
-        Access::PkRange(range) => {
-            let col = table.pk_indices()[0];
-            match range_keys(&row_prefix, table, col, range, ctx)? {
-                Some((start, end)) => Box::new(ctx.txn.scan(&start, end.as_deref())?.map(decode)),
                 None => Box::new(std::iter::empty()),
             }
         }

@@ -25,6 +25,14 @@ pub enum ServeError {
         /// Why.
         source: crate::SqlError,
     },
+    /// Closing the database (its last checkpoint) failed.
+    #[error("cannot close the database in {dir}: {source}")]
+    Close {
+        /// The data directory.
+        dir: String,
+        /// Why.
+        source: crate::SqlError,
+    },
     /// The server failed to start or stop.
     #[error(transparent)]
     Api(#[from] nq_api::ServeError),
@@ -81,9 +89,8 @@ async fn run(config: NodeConfig) -> Result<(), ServeError> {
     let dir = config.data_dir.clone();
     let options = config.engine_options();
     let open_dir = dir.clone();
-    let engine = tokio::task::spawn_blocking(move || Engine::open_with(&open_dir, &options))
-        .await
-        .map_err(|e| ServeError::Runtime(std::io::Error::other(e)))?
+    let engine = blocking(move || Engine::open_with(&open_dir, &options))
+        .await?
         .map_err(|source| ServeError::Open {
             dir: dir.display().to_string(),
             source,
@@ -99,15 +106,23 @@ async fn run(config: NodeConfig) -> Result<(), ServeError> {
     nq_api::shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await?;
-    tokio::task::spawn_blocking(move || engine.close())
-        .await
-        .map_err(|e| ServeError::Runtime(std::io::Error::other(e)))?
-        .map_err(|source| ServeError::Open {
+    blocking(move || engine.close())
+        .await?
+        .map_err(|source| ServeError::Close {
             dir: dir.display().to_string(),
             source,
         })?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs storage work (opening, closing: file I/O and recovery) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ServeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServeError::Runtime(std::io::Error::other(e)))
 }
 
 /// `nqdb init`: creates the data directory's first admin key and returns it.
