@@ -166,6 +166,9 @@ pub struct SqlEngineArgs {
     pub engine: SqlEngineKind,
     #[command(flatten)]
     pub settings: SqlArgs,
+    /// Keeps the database directory and prints its path (to profile queries on loaded data)
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// What one child printed.
@@ -934,6 +937,9 @@ pub fn run_engine(args: &SqlEngineArgs) -> Result<()> {
         join.2,
         digest(&groups)
     );
+    if args.keep {
+        eprintln!("[{name}] kept {}", dir.keep().display());
+    }
     Ok(())
 }
 
