@@ -3133,6 +3133,7 @@ mod prune_tests {
             checks: Vec::new(),
             next_slot: columns.len() as u16,
             next_index_id: 1,
+            key_format: crate::encoding::KeyFormat::Compact,
         };
         Plan::Scan {
             columns: table

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::encoding::KeyFormat;
 use crate::error::{Result, SqlError};
 use crate::kv::KvTxn;
 use crate::types::DataType;
@@ -73,6 +74,10 @@ pub struct TableDef {
     pub next_slot: u16,
     /// Next index id.
     pub next_index_id: u32,
+    /// How integers are encoded in the table's keys; entries written before formats existed
+    /// name none and use the first one.
+    #[serde(default = "KeyFormat::legacy")]
+    pub key_format: KeyFormat,
 }
 
 impl TableDef {

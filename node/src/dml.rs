@@ -36,9 +36,8 @@ impl RowIds {
         let mut max = 0i64;
         for r in txn.scan(&prefix, end.as_deref())? {
             let (k, _) = r?;
-            if let Some(bytes) = k.get(prefix.len() + 1..prefix.len() + 9) {
-                let raw = u64::from_be_bytes(bytes.try_into().expect("8 bytes")) ^ (1 << 63);
-                max = max.max(raw as i64);
+            if let Value::Int(rowid) = encoding::decode_key_value(&mut &k[prefix.len()..])? {
+                max = max.max(rowid);
             }
         }
         next.insert(table.id, max + 1);

@@ -7,6 +7,13 @@
 //! indexed values). Values are encoded so that byte order is value order ([`encode_key_value`]),
 //! which makes a range of values a range of keys, and shards can later be key ranges.
 //!
+//! Integers have two key forms; a table uses one of them for all its keys ([`KeyFormat`], kept
+//! in its catalog entry). [`KeyFormat::Fixed`], the first one, spends a tag and eight bytes on
+//! every integer. [`KeyFormat::Compact`] spends a tag and only the magnitude's significant
+//! bytes: a primary key below 2^24 takes 4 bytes instead of 9, and fewer zero bytes, which the
+//! MVCC layer doubles when it escapes a key. Both decode everywhere; they only may not be mixed
+//! in one table, since they do not order against each other.
+//!
 //! # Rows
 //!
 //! A row value is a column count (u16) and each column in slot order: a tag byte, then the
@@ -44,6 +51,29 @@ const INT4_TAG: u8 = 0x27;
 const TEXT_SHORT_TAG: u8 = 0x32;
 const BLOB_SHORT_TAG: u8 = 0x33;
 const JSON_SHORT_TAG: u8 = 0x51;
+// Compact integer keys: the tag is `INT_ZERO_TAG ± n` for an n-byte magnitude (n = 0..=8).
+const INT_ZERO_TAG: u8 = 0x68;
+const INT_COMPACT_MIN: u8 = INT_ZERO_TAG - 8;
+const INT_COMPACT_MAX: u8 = INT_ZERO_TAG + 8;
+
+/// How a table encodes integer values in its row and index keys. Every key of one table uses
+/// one format: the two forms order correctly among themselves but not against each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KeyFormat {
+    /// A tag and the value in eight bytes, sign bit flipped, big endian. Tables created before
+    /// the compact form existed keep it.
+    Fixed,
+    /// A tag saying the sign and how many magnitude bytes follow, then those bytes big endian
+    /// (one's complement for negative numbers, so that larger magnitudes sort first).
+    Compact,
+}
+
+impl KeyFormat {
+    /// The format of a catalog entry that names none: it was written before formats existed.
+    pub fn legacy() -> KeyFormat {
+        KeyFormat::Fixed
+    }
+}
 
 /// The prefix of every key of table `table`.
 pub fn table_prefix(table: u32) -> Vec<u8> {
@@ -90,12 +120,14 @@ fn escape_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&[0x00, 0x01]);
 }
 
-/// Appends the order-preserving encoding of `value` to `out`. NULL sorts first. Values of one
-/// column have one type, so cross-type order only has to be consistent, not meaningful.
-pub fn encode_key_value(value: &Value, out: &mut Vec<u8>) {
+/// Appends the order-preserving encoding of `value` to `out`, integers in `format`. NULL sorts
+/// first. Values of one column have one type, so cross-type order only has to be consistent,
+/// not meaningful.
+pub fn encode_key_value(value: &Value, format: KeyFormat, out: &mut Vec<u8>) {
     match value {
         Value::Null => out.push(NULL_TAG),
         Value::Bool(b) => out.push(if *b { TRUE_TAG } else { FALSE_TAG }),
+        Value::Int(i) if format == KeyFormat::Compact => encode_compact_int(*i, out),
         Value::Int(i) => {
             out.push(INT_TAG);
             out.extend_from_slice(&((*i as u64) ^ (1 << 63)).to_be_bytes());
@@ -132,6 +164,21 @@ pub fn encode_key_value(value: &Value, out: &mut Vec<u8>) {
             out.push(JSON_TAG);
             escape_bytes(s.as_bytes(), out);
         }
+    }
+}
+
+/// [`KeyFormat::Compact`]: negative numbers get tags below [`INT_ZERO_TAG`], more bytes lower
+/// (so larger magnitudes sort first), positive ones tags above it, more bytes higher.
+fn encode_compact_int(i: i64, out: &mut Vec<u8>) {
+    let magnitude = i.unsigned_abs();
+    let n = 8 - (magnitude.leading_zeros() / 8) as usize;
+    let bytes = &magnitude.to_be_bytes()[8 - n..];
+    if i >= 0 {
+        out.push(INT_ZERO_TAG + n as u8);
+        out.extend_from_slice(bytes);
+    } else {
+        out.push(INT_ZERO_TAG - n as u8);
+        out.extend(bytes.iter().map(|b| !b));
     }
 }
 
@@ -178,9 +225,9 @@ fn encode_decimal(d: &Decimal, out: &mut Vec<u8>) {
 }
 
 /// Encodes a composite key of several values.
-pub fn encode_key(values: &[Value], out: &mut Vec<u8>) {
+pub fn encode_key(values: &[Value], format: KeyFormat, out: &mut Vec<u8>) {
     for v in values {
-        encode_key_value(v, out);
+        encode_key_value(v, format, out);
     }
 }
 
@@ -401,6 +448,19 @@ pub fn decode_key_value(buf: &mut &[u8]) -> Result<Value> {
         INT_TAG => {
             Value::Int((u64::from_be_bytes(fixed(8)?.try_into().expect("8")) ^ (1 << 63)) as i64)
         }
+        INT_COMPACT_MIN..=INT_COMPACT_MAX => {
+            let negative = tag < INT_ZERO_TAG;
+            let bytes = fixed(usize::from(tag.abs_diff(INT_ZERO_TAG)))?;
+            let magnitude = bytes.iter().fold(0u64, |m, &b| {
+                (m << 8) | u64::from(if negative { !b } else { b })
+            });
+            let value = if negative {
+                0i64.checked_sub_unsigned(magnitude)
+            } else {
+                i64::try_from(magnitude).ok()
+            };
+            Value::Int(value.ok_or_else(|| corrupt_key("integer out of range"))?)
+        }
         FLOAT_TAG => {
             fixed(8)?;
             Value::Null
@@ -458,9 +518,11 @@ mod tests {
     use proptest::prelude::*;
     use std::cmp::Ordering;
 
-    fn key(v: &Value) -> Vec<u8> {
+    const FORMATS: [KeyFormat; 2] = [KeyFormat::Fixed, KeyFormat::Compact];
+
+    fn key_in(v: &Value, format: KeyFormat) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_key_value(v, &mut out);
+        encode_key_value(v, format, &mut out);
         out
     }
 
@@ -499,20 +561,37 @@ mod tests {
         #[test]
         fn test_key_order_is_value_order((a, b) in same_type_pair()) {
             let expected = a.sql_cmp(&b).unwrap();
-            prop_assert_eq!(key(&a).cmp(&key(&b)), expected, "{:?} vs {:?}", a, b);
-            // NULL sorts before everything.
-            prop_assert_eq!(key(&Value::Null).cmp(&key(&a)), Ordering::Less);
+            for f in FORMATS {
+                prop_assert_eq!(key_in(&a, f).cmp(&key_in(&b, f)), expected, "{:?} vs {:?}", a, b);
+                // NULL sorts before everything.
+                prop_assert_eq!(key_in(&Value::Null, f).cmp(&key_in(&a, f)), Ordering::Less);
+            }
+        }
+
+        #[test]
+        fn test_compact_integer_keys_order_and_round_trip(
+            a in prop_oneof![any::<i64>(), -70_000i64..70_000, Just(i64::MIN), Just(i64::MAX)],
+            b in prop_oneof![any::<i64>(), -70_000i64..70_000, Just(i64::MIN), Just(i64::MAX)],
+        ) {
+            let (ka, kb) = (key_in(&Value::Int(a), KeyFormat::Compact), key_in(&Value::Int(b), KeyFormat::Compact));
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            prop_assert_eq!(decode_key_value(&mut ka.as_slice()).unwrap(), Value::Int(a));
+            // The tag and the magnitude's significant bytes, never more.
+            let significant = 8 - (a.unsigned_abs().leading_zeros() / 8) as usize;
+            prop_assert_eq!(ka.len(), 1 + significant);
         }
 
         #[test]
         fn test_composite_keys_order_lexicographically(
             (a1, b1) in same_type_pair(), (a2, b2) in same_type_pair()
         ) {
-            let (mut ka, mut kb) = (Vec::new(), Vec::new());
-            encode_key(&[a1.clone(), a2.clone()], &mut ka);
-            encode_key(&[b1.clone(), a2.clone()], &mut kb);
-            if a1.sql_cmp(&b1) != Some(Ordering::Equal) {
-                prop_assert_eq!(ka.cmp(&kb), a1.sql_cmp(&b1).unwrap());
+            for f in FORMATS {
+                let (mut ka, mut kb) = (Vec::new(), Vec::new());
+                encode_key(&[a1.clone(), a2.clone()], f, &mut ka);
+                encode_key(&[b1.clone(), a2.clone()], f, &mut kb);
+                if a1.sql_cmp(&b1) != Some(Ordering::Equal) {
+                    prop_assert_eq!(ka.cmp(&kb), a1.sql_cmp(&b1).unwrap());
+                }
             }
             let _ = b2;
         }
@@ -527,9 +606,9 @@ mod tests {
     proptest! {
         #[test]
         fn test_key_values_decode_back((a, b) in same_type_pair()) {
-            for v in [a, b, Value::Null] {
+            for (v, f) in [a, b, Value::Null].into_iter().flat_map(|v| FORMATS.map(|f| (v.clone(), f))) {
                 let lossless = !matches!(v, Value::Float(_) | Value::Decimal(_));
-                let mut k = key(&v);
+                let mut k = key_in(&v, f);
                 k.push(0x77);
                 let mut buf = k.as_slice();
                 let back = decode_key_value(&mut buf).unwrap();
@@ -555,6 +634,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn test_malformed_compact_integer_keys_are_errors() {
+        // A positive eight-byte magnitude beyond i64::MAX, a negative one beyond -2^63.
+        for bad in [
+            &[INT_ZERO_TAG + 8, 0x80, 0, 0, 0, 0, 0, 0, 0][..],
+            &[INT_ZERO_TAG - 8, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE],
+            &[INT_ZERO_TAG + 2, 0x01],
+            &[INT_ZERO_TAG - 1],
+        ] {
+            assert!(decode_key_value(&mut &bad[..]).is_err(), "{bad:x?}");
+        }
+        let min = key_in(&Value::Int(i64::MIN), KeyFormat::Compact);
+        assert_eq!(min, [INT_ZERO_TAG - 8, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(key_in(&Value::Int(0), KeyFormat::Compact), [INT_ZERO_TAG]);
+        assert_eq!(key_in(&Value::Int(-1), KeyFormat::Compact), [INT_ZERO_TAG - 1, 0xFE]);
     }
 
     #[test]

@@ -662,7 +662,7 @@ fn bound_key(table: &TableDef, column: usize, v: &Value) -> Result<Option<Vec<u8
         Err(e) => return Err(e),
     };
     let mut k = Vec::new();
-    encoding::encode_key_value(&v, &mut k);
+    encoding::encode_key_value(&v, table.key_format, &mut k);
     Ok(Some(k))
 }
 
@@ -1039,11 +1039,12 @@ pub fn pk_key(table: &TableDef, row: &[Value], rowid: Option<i64>) -> Vec<u8> {
     if table.primary_key.is_empty() {
         encoding::encode_key_value(
             &Value::Int(rowid.expect("row-id tables pass a row id")),
+            table.key_format,
             &mut key,
         );
     } else {
         let vals: Vec<Value> = table.pk_indices().iter().map(|&i| row[i].clone()).collect();
-        encode_key(&vals, &mut key);
+        encode_key(&vals, table.key_format, &mut key);
     }
     key
 }

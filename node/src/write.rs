@@ -96,7 +96,7 @@ pub fn index_key(table: &TableDef, index: &IndexDef, row: &[Value], pk: &[u8]) -
     let mut any_null = false;
     for c in table.index_columns(index) {
         any_null |= row[c].is_null();
-        encode_key_value(&row[c], &mut key);
+        encode_key_value(&row[c], table.key_format, &mut key);
     }
     if !index.unique || any_null {
         key.extend_from_slice(pk);
