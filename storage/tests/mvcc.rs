@@ -1,6 +1,6 @@
 //! The MVCC store: snapshot isolation anomalies that must not happen (and write skew, which
 //! may), first-committer-wins, pessimistic locks and deadlocks, the two-phase commit
-//! primitives, vacuum, and durability across reopen.
+//! primitives, vacuum, durability across reopen, and the write-record forms on disk.
 
 mod common;
 
@@ -8,8 +8,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
+use nq_storage::mvcc::keys::{WriteKind, WriteRecord, version_key};
 use nq_storage::mvcc::{Mutation, MvccConfig, MvccStore, TxnStatus};
-use nq_storage::{Database, StorageError};
+use nq_storage::{Database, StorageError, Tree};
 
 fn config() -> MvccConfig {
     MvccConfig {
@@ -786,4 +787,276 @@ fn test_get_many_respects_prewrite_locks_and_rollbacks() {
         after.get_many(&[b"m".as_slice(), b"a"]).unwrap(),
         vec![Some(b"m0".to_vec()), Some(b"a0".to_vec())]
     );
+}
+
+/// The version tree, for writing records the way other builds did, or damaged ones.
+fn write_tree(db: &Database) -> Tree {
+    db.open_tree("mvcc.write").unwrap()
+}
+
+/// A write record in the legacy form earlier builds wrote: kind (1 put, 2 delete, 3 rollback
+/// marker, 4 lock-only commit), start timestamp (u64 little endian), value.
+fn legacy_record(kind: u8, start_ts: u64, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend_from_slice(&start_ts.to_le_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+fn is_integrity<T>(result: Result<T, StorageError>) -> bool {
+    result.is_err_and(|e| matches!(e, StorageError::Integrity(_)))
+}
+
+/// Records already on disk in the legacy 9-byte-header form serve every path of the store:
+/// point, batched and streaming reads, the first-committer-wins checks, the two-phase status
+/// checks (which match the stored start timestamp) and vacuum, also mixed with new records.
+#[test]
+fn test_legacy_write_records_still_serve_reads_commits_and_vacuum() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(dir.path());
+    let write = write_tree(&db);
+    let legacy: [(&[u8], u64, Vec<u8>); 9] = [
+        (b"a", 100, legacy_record(1, 90, b"a1")),
+        (b"b", 100, legacy_record(1, 95, b"b1")),
+        (b"b", 110, legacy_record(2, 105, b"")),
+        (b"c", 100, legacy_record(1, 99, b"c1")),
+        (b"c", 120, legacy_record(3, 120, b"")),
+        (b"d", 100, legacy_record(1, 98, b"d1")),
+        (b"d", 130, legacy_record(4, 125, b"")),
+        (b"p", 200, legacy_record(1, 150, b"p1")),
+        (b"q", 160, legacy_record(3, 160, b"")),
+    ];
+    for (key, commit_ts, record) in &legacy {
+        write.insert(&version_key(key, *commit_ts), record).unwrap();
+    }
+    let v = |s: &[u8]| Some(s.to_vec());
+    assert_eq!(store.get_at(b"a", 99).unwrap(), None);
+    assert_eq!(store.get_at(b"a", 100).unwrap(), v(b"a1"));
+    assert_eq!(store.get_at(b"b", 109).unwrap(), v(b"b1"));
+    assert_eq!(store.get_at(b"b", 110).unwrap(), None);
+    // Past a rollback marker and a lock-only commit to the value below.
+    assert_eq!(store.get_at(b"c", 125).unwrap(), v(b"c1"));
+    assert_eq!(store.get_at(b"d", 135).unwrap(), v(b"d1"));
+    assert_eq!(
+        store
+            .get_many_at(&[b"d".as_slice(), b"a", b"b", b"c"], 135)
+            .unwrap(),
+        vec![v(b"d1"), v(b"a1"), None, v(b"c1")]
+    );
+    assert_eq!(
+        store.scan_at(b"", None, 135, 10).unwrap(),
+        vec![
+            (b"a".to_vec(), b"a1".to_vec()),
+            (b"c".to_vec(), b"c1".to_vec()),
+            (b"d".to_vec(), b"d1".to_vec())
+        ]
+    );
+    // A new (compact) commit next to them; a transaction's in-place value scan reads both forms.
+    put(&store, b"x", b"x1");
+    let t = store.begin().unwrap();
+    assert_eq!(t.get(b"p").unwrap(), v(b"p1"));
+    let values: Vec<Vec<u8>> = t
+        .scan_values(b"", None, <[u8]>::to_vec)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(values, [&b"a1"[..], b"c1", b"d1", b"p1", b"x1"]);
+    drop(t);
+
+    // Two-phase status checks find a transaction by the start timestamp in its record.
+    assert_eq!(
+        store.check_txn_status(b"p", 150).unwrap(),
+        TxnStatus::Committed(200)
+    );
+    store.commit_keys(&[b"p".to_vec()], 150, 200).unwrap();
+    let err = store.rollback_keys(&[b"p".to_vec()], 150).unwrap_err();
+    assert!(matches!(err, StorageError::TxnState { .. }), "{err}");
+    assert_eq!(
+        store.check_txn_status(b"q", 160).unwrap(),
+        TxnStatus::RolledBack
+    );
+    let err = store
+        .prewrite(
+            &[Mutation::Put(b"q".to_vec(), b"q1".to_vec())],
+            b"q",
+            160,
+            1000,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, StorageError::TxnState { reason, .. } if reason.contains("rolled back")),
+        "{err}"
+    );
+
+    // First committer wins against a legacy record committed after the snapshot.
+    let mut first = store.begin().unwrap();
+    let mut second = store.begin().unwrap();
+    let later = first.start_ts() + 1;
+    write
+        .insert(
+            &version_key(b"a", later),
+            &legacy_record(1, first.start_ts(), b"a2"),
+        )
+        .unwrap();
+    first.put(b"a", b"mine").unwrap();
+    let err = first.commit().unwrap_err();
+    assert!(
+        matches!(err, StorageError::WriteConflict { conflict_ts, .. } if conflict_ts == later),
+        "{err}"
+    );
+    let err = second.lock_for_update(b"a").unwrap_err();
+    assert!(
+        matches!(err, StorageError::WriteConflict { conflict_ts, .. } if conflict_ts == later),
+        "{err}"
+    );
+    drop(second);
+
+    // Vacuum at 125: b's tombstone and the value under it go, and c's rollback marker; the
+    // newest values at or below 125 and everything newer stay.
+    let report = store.vacuum(125).unwrap();
+    assert_eq!(report.removed, 3, "{report:?}");
+    assert_eq!(store.get_at(b"a", 125).unwrap(), v(b"a1"));
+    assert_eq!(store.get_at(b"b", 105).unwrap(), None);
+    assert_eq!(store.get_at(b"c", 125).unwrap(), v(b"c1"));
+    assert_eq!(store.get_at(b"d", 135).unwrap(), v(b"d1"));
+    assert_eq!(store.get_at(b"a", later).unwrap(), v(b"a2"));
+}
+
+/// Every write path stores the compact record: kind with the flag bit, the distance from the
+/// start to the commit timestamp, the value; it decodes to the transaction's start timestamp.
+#[test]
+fn test_new_writes_store_compact_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(dir.path());
+    let write = write_tree(&db);
+    put(&store, b"gone", b"soon");
+    let mut t = store.begin().unwrap();
+    let id = t.id();
+    t.put(b"k", b"value").unwrap();
+    t.delete(b"gone").unwrap();
+    let commit_ts = t.commit().unwrap();
+    let raw = write.get(&version_key(b"k", commit_ts)).unwrap().unwrap();
+    assert_eq!(raw[0], 0x81, "{raw:?}");
+    assert!(
+        raw.len() - b"value".len() < 9,
+        "header not compact: {raw:?}"
+    );
+    assert_eq!(
+        WriteRecord::decode(&raw, commit_ts).unwrap(),
+        WriteRecord {
+            kind: WriteKind::Put,
+            start_ts: id,
+            value: b"value".to_vec()
+        }
+    );
+    let raw = write
+        .get(&version_key(b"gone", commit_ts))
+        .unwrap()
+        .unwrap();
+    assert_eq!(raw[0], 0x82, "{raw:?}");
+    assert_eq!(
+        WriteRecord::decode(&raw, commit_ts).unwrap(),
+        WriteRecord {
+            kind: WriteKind::Delete,
+            start_ts: id,
+            value: Vec::new()
+        }
+    );
+
+    // Two-phase: a put and a lock-only key committed, another transaction rolled back.
+    let start = store.next_timestamp();
+    store
+        .prewrite(
+            &[
+                Mutation::Put(b"p".to_vec(), b"pv".to_vec()),
+                Mutation::Lock(b"l".to_vec()),
+            ],
+            b"p",
+            start,
+            60_000,
+        )
+        .unwrap();
+    let commit = store.next_timestamp();
+    store
+        .commit_keys(&[b"p".to_vec(), b"l".to_vec()], start, commit)
+        .unwrap();
+    let raw = write.get(&version_key(b"p", commit)).unwrap().unwrap();
+    assert_eq!(raw[0], 0x81, "{raw:?}");
+    assert_eq!(
+        WriteRecord::decode(&raw, commit).unwrap(),
+        WriteRecord {
+            kind: WriteKind::Put,
+            start_ts: start,
+            value: b"pv".to_vec()
+        }
+    );
+    let raw = write.get(&version_key(b"l", commit)).unwrap().unwrap();
+    assert_eq!(raw[0], 0x84, "{raw:?}");
+    assert_eq!(WriteRecord::decode(&raw, commit).unwrap().start_ts, start);
+    let other = store.next_timestamp();
+    store.rollback_keys(&[b"r".to_vec()], other).unwrap();
+    // A rollback marker sits at its own start: distance 0, two bytes in all.
+    assert_eq!(
+        write.get(&version_key(b"r", other)).unwrap(),
+        Some(vec![0x83, 0x00])
+    );
+    assert_eq!(
+        store.check_txn_status(b"p", start).unwrap(),
+        TxnStatus::Committed(commit)
+    );
+    assert_eq!(
+        store.check_txn_status(b"l", start).unwrap(),
+        TxnStatus::Committed(commit)
+    );
+    assert_eq!(
+        store.check_txn_status(b"r", other).unwrap(),
+        TxnStatus::RolledBack
+    );
+    assert_eq!(
+        store.begin().unwrap().get(b"p").unwrap(),
+        Some(b"pv".to_vec())
+    );
+}
+
+/// A damaged write record is an integrity error on every path that meets it, never a panic or
+/// a wrong answer.
+#[test]
+fn test_damaged_write_records_are_integrity_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, store) = open(dir.path());
+    let write = write_tree(&db);
+    put(&store, b"fine", b"1");
+    let ts = store.snapshot_timestamp();
+    // A compact record cut inside its varint.
+    write.insert(&version_key(b"t", 50), &[0x81, 0x80]).unwrap();
+    assert!(is_integrity(store.get_at(b"t", ts)));
+    assert!(is_integrity(
+        store.get_many_at(&[b"fine".as_slice(), b"t"], ts)
+    ));
+    assert!(is_integrity(store.scan_at(b"", None, ts, 10)));
+    let t = store.begin().unwrap();
+    assert!(is_integrity(
+        t.scan_values(b"", None, <[u8]>::to_vec)
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+    ));
+    drop(t);
+    let mut t = store.begin().unwrap();
+    t.put(b"t", b"new").unwrap();
+    assert!(is_integrity(t.commit()));
+    assert!(is_integrity(store.vacuum(ts)));
+    write.delete(&version_key(b"t", 50)).unwrap();
+    // A legacy record shorter than its header, and an unknown kind.
+    write.insert(&version_key(b"t", 50), &[0x01, 0, 0]).unwrap();
+    assert!(is_integrity(store.get_at(b"t", ts)));
+    write.insert(&version_key(b"t", 50), &[0x86, 0x00]).unwrap();
+    assert!(is_integrity(store.get_at(b"t", ts)));
+    assert!(is_integrity(store.check_txn_status(b"t", 50)));
+    // A distance larger than the commit timestamp names no start timestamp.
+    write
+        .insert(&version_key(b"u", 50), &[0x81, 0x40, b'v'])
+        .unwrap();
+    assert!(is_integrity(store.check_txn_status(b"u", 10)));
+    assert!(is_integrity(store.commit_keys(&[b"u".to_vec()], 10, 60)));
+    assert_eq!(store.get_at(b"fine", ts).unwrap(), Some(b"1".to_vec()));
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use crate::error::Result;
 
 use super::MvccStore;
-use super::keys::{self, WriteKind, WriteRecord};
+use super::keys::{self, WriteKind};
 
 /// Deletions per batch.
 const CHUNK: usize = 512;
@@ -66,8 +66,7 @@ impl MvccStore {
                 if commit_ts > safe_point {
                     continue;
                 }
-                let kind = WriteRecord::decode(v)?.kind;
-                let remove = match kind {
+                let remove = match keys::record_kind(v)? {
                     _ if settled => true,
                     WriteKind::Put => {
                         settled = true;

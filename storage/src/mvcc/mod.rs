@@ -7,7 +7,7 @@
 //!
 //! - `mvcc.write`: one entry per committed version, keyed by user key and commit timestamp
 //!   (newest first, see [`keys`]); the value holds the kind (put, delete, rollback marker), the
-//!   writer's start timestamp and the value.
+//!   writer's start timestamp (as its distance below the commit timestamp) and the value.
 //! - `mvcc.lock`: prewrite locks of unfinished two-phase transactions, keyed by user key.
 //! - `mvcc.meta`: the highest timestamp handed out by a commit, so timestamps stay monotonic
 //!   across restarts.
@@ -57,7 +57,7 @@ use crate::wal::WalStats;
 use crate::{Range, Tree};
 
 pub use gc::GcReport;
-use keys::{LockRecord, WriteKind, WriteRecord, version_key, versions_prefix};
+use keys::{LockRecord, WriteKind, version_key, versions_prefix};
 use locks::LockManager;
 pub use twophase::{Mutation, TxnStatus};
 pub use txn::{Savepoint, Transaction, TxnScan, TxnValues};
@@ -499,8 +499,7 @@ impl MvccStore {
         let mut range = self.shared.write.prefix(&prefix);
         while let Some(entry) = range.next_ref() {
             let (k, v) = entry?;
-            let rec = WriteRecord::decode(v)?;
-            if matches!(rec.kind, WriteKind::Put | WriteKind::Delete) {
+            if matches!(keys::record_kind(v)?, WriteKind::Put | WriteKind::Delete) {
                 return Ok(Some(keys::decode_version_key(k)?.1));
             }
         }
@@ -629,10 +628,10 @@ fn visible_version(
                 &raw[..]
             }
         };
-        match keys::record_kind(record)? {
-            WriteKind::Put => return Ok(Visible::Value(record[keys::RECORD_HEADER..].to_vec())),
-            WriteKind::Delete => return Ok(Visible::Absent),
-            WriteKind::Rollback | WriteKind::Lock => continue,
+        match keys::split_record(record)? {
+            (WriteKind::Put, value) => return Ok(Visible::Value(value.to_vec())),
+            (WriteKind::Delete, _) => return Ok(Visible::Absent),
+            (WriteKind::Rollback | WriteKind::Lock, _) => continue,
         }
     }
     Ok(Visible::NextLeaf)
@@ -681,7 +680,7 @@ impl VersionScan {
             if keys::version_ts(k)? > ts {
                 continue;
             }
-            let kind = keys::record_kind(v)?;
+            let (kind, value) = keys::split_record(v)?;
             if matches!(kind, WriteKind::Rollback | WriteKind::Lock) {
                 continue;
             }
@@ -689,7 +688,7 @@ impl VersionScan {
             self.decided.extend_from_slice(body);
             self.has_decided = true;
             if kind == WriteKind::Put {
-                return Ok(Some(f(&v[keys::RECORD_HEADER..])));
+                return Ok(Some(f(value)));
             }
         }
         Ok(None)

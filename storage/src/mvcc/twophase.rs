@@ -83,7 +83,7 @@ impl MvccStore {
                 if let Some(found) = self.record_of(key, start_ts)? {
                     return Err(StorageError::TxnState {
                         start_ts,
-                        reason: match found.1.kind {
+                        reason: match found.1 {
                             WriteKind::Rollback => "already rolled back".into(),
                             _ => format!("already committed at {}", found.0),
                         },
@@ -146,14 +146,14 @@ impl MvccStore {
             if lock.start_ts == start_ts {
                 // A lock-only key gets a `Lock` record: no data change, but proof that the
                 // transaction committed, for retries and status checks.
-                let record = WriteRecord::encode(lock.kind, start_ts, &lock.value);
+                let record = WriteRecord::encode(lock.kind, start_ts, commit_ts, &lock.value)?;
                 shared.write.insert(&version_key(key, commit_ts), &record)?;
                 shared.lock.delete(key)?;
                 return Ok(());
             }
         }
         match self.record_of(key, start_ts)? {
-            Some((_, rec)) if rec.kind != WriteKind::Rollback => Ok(()),
+            Some((_, kind)) if kind != WriteKind::Rollback => Ok(()),
             Some(_) => Err(StorageError::TxnState {
                 start_ts,
                 reason: "cannot commit: the transaction was rolled back".into(),
@@ -187,15 +187,13 @@ impl MvccStore {
             }
         }
         match self.record_of(key, start_ts)? {
-            Some((commit_ts, rec)) if rec.kind != WriteKind::Rollback => {
-                Err(StorageError::TxnState {
-                    start_ts,
-                    reason: format!("already committed at {commit_ts}, cannot roll back"),
-                })
-            }
+            Some((commit_ts, kind)) if kind != WriteKind::Rollback => Err(StorageError::TxnState {
+                start_ts,
+                reason: format!("already committed at {commit_ts}, cannot roll back"),
+            }),
             Some(_) => Ok(()),
             None => {
-                let marker = WriteRecord::encode(WriteKind::Rollback, start_ts, &[]);
+                let marker = WriteRecord::encode(WriteKind::Rollback, start_ts, start_ts, &[])?;
                 shared
                     .write
                     .insert(&version_key(key, start_ts), &marker)
@@ -224,7 +222,7 @@ impl MvccStore {
             }
         }
         match self.record_of(primary, start_ts)? {
-            Some((_, rec)) if rec.kind == WriteKind::Rollback => Ok(TxnStatus::RolledBack),
+            Some((_, WriteKind::Rollback)) => Ok(TxnStatus::RolledBack),
             Some((commit_ts, _)) => Ok(TxnStatus::Committed(commit_ts)),
             None => {
                 self.rollback_keys(&[primary.to_vec()], start_ts)?;
@@ -255,7 +253,7 @@ impl MvccStore {
     /// The commit timestamp of transaction `start_ts` if its record on `key` says committed.
     pub(super) fn committed_at(&self, key: &[u8], start_ts: u64) -> Result<Option<u64>> {
         Ok(match self.record_of(key, start_ts)? {
-            Some((commit_ts, rec)) if rec.kind != WriteKind::Rollback => Some(commit_ts),
+            Some((commit_ts, kind)) if kind != WriteKind::Rollback => Some(commit_ts),
             _ => None,
         })
     }
@@ -287,20 +285,21 @@ impl MvccStore {
         Ok(())
     }
 
-    /// The write record the transaction `start_ts` left on `key` (its commit, or its rollback
-    /// marker), with the commit timestamp. Scans the key's versions newer than `start_ts`.
-    fn record_of(&self, key: &[u8], start_ts: u64) -> Result<Option<(u64, WriteRecord)>> {
+    /// The commit timestamp and kind of the write record the transaction `start_ts` left on
+    /// `key` (its commit, or its rollback marker). Scans the key's versions newer than
+    /// `start_ts`, decoding only their headers.
+    fn record_of(&self, key: &[u8], start_ts: u64) -> Result<Option<(u64, WriteKind)>> {
         let prefix = versions_prefix(key);
         let mut range = self.shared.write.prefix(&prefix);
         while let Some(entry) = range.next_ref() {
             let (k, v) = entry?;
-            let (_, commit_ts) = keys::decode_version_key(k)?;
+            let commit_ts = keys::version_ts(k)?;
             if commit_ts < start_ts {
                 break;
             }
-            let rec = WriteRecord::decode(v)?;
-            if rec.start_ts == start_ts {
-                return Ok(Some((commit_ts, rec)));
+            let (kind, record_start) = keys::record_start(v, commit_ts)?;
+            if record_start == start_ts {
+                return Ok(Some((commit_ts, kind)));
             }
         }
         Ok(None)

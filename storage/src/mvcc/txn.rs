@@ -320,9 +320,13 @@ impl Transaction {
             }
             let commit_ts = store.next_timestamp();
             for (key, value) in &self.writes {
+                // The record's start timestamp is the transaction's id, not its snapshot:
+                // unique per transaction, as the two-phase path of a large commit needs (it
+                // prewrites under the id). The id was handed out before `commit_ts`, so the
+                // compact record's distance is never negative.
                 let record = match value {
-                    Some(v) => WriteRecord::encode(WriteKind::Put, self.id, v),
-                    None => WriteRecord::encode(WriteKind::Delete, self.id, &[]),
+                    Some(v) => WriteRecord::encode(WriteKind::Put, self.id, commit_ts, v)?,
+                    None => WriteRecord::encode(WriteKind::Delete, self.id, commit_ts, &[])?,
                 };
                 shared
                     .write
