@@ -287,6 +287,10 @@ impl KvTxn for ClockedTxn {
         self.txn().multi_get(keys)
     }
 
+    fn multi_get_with(&self, keys: &[Vec<u8>], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
+        self.txn().multi_get_with(keys, found)
+    }
+
     fn scan_values<'a>(
         &'a self,
         start: &[u8],

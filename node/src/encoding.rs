@@ -641,16 +641,42 @@ mod tests {
         // A positive eight-byte magnitude beyond i64::MAX, a negative one beyond -2^63.
         for bad in [
             &[INT_ZERO_TAG + 8, 0x80, 0, 0, 0, 0, 0, 0, 0][..],
-            &[INT_ZERO_TAG - 8, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE],
+            &[
+                INT_ZERO_TAG - 8,
+                0x7F,
+                0xFF,
+                0xFF,
+                0xFF,
+                0xFF,
+                0xFF,
+                0xFF,
+                0xFE,
+            ],
             &[INT_ZERO_TAG + 2, 0x01],
             &[INT_ZERO_TAG - 1],
         ] {
             assert!(decode_key_value(&mut &bad[..]).is_err(), "{bad:x?}");
         }
         let min = key_in(&Value::Int(i64::MIN), KeyFormat::Compact);
-        assert_eq!(min, [INT_ZERO_TAG - 8, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(
+            min,
+            [
+                INT_ZERO_TAG - 8,
+                0x7F,
+                0xFF,
+                0xFF,
+                0xFF,
+                0xFF,
+                0xFF,
+                0xFF,
+                0xFF
+            ]
+        );
         assert_eq!(key_in(&Value::Int(0), KeyFormat::Compact), [INT_ZERO_TAG]);
-        assert_eq!(key_in(&Value::Int(-1), KeyFormat::Compact), [INT_ZERO_TAG - 1, 0xFE]);
+        assert_eq!(
+            key_in(&Value::Int(-1), KeyFormat::Compact),
+            [INT_ZERO_TAG - 1, 0xFE]
+        );
     }
 
     #[test]

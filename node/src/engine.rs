@@ -177,8 +177,14 @@ mod tests {
         let engine = Engine::open(dir.path()).unwrap();
         let ids = -300i64..=300;
         let c_of = |id: i64| id % 7 - 3;
-        let values: Vec<String> = ids.clone().map(|id| format!("({id}, {}, 'n{id}')", c_of(id))).collect();
-        rows(&engine, &format!("INSERT INTO t VALUES {}", values.join(", ")));
+        let values: Vec<String> = ids
+            .clone()
+            .map(|id| format!("({id}, {}, 'n{id}')", c_of(id)))
+            .collect();
+        rows(
+            &engine,
+            &format!("INSERT INTO t VALUES {}", values.join(", ")),
+        );
         rows(&engine, "INSERT INTO r VALUES (10), (20), (30)");
         let txn = engine.inner.store.begin().unwrap();
         let t = catalog::table(&txn, "t").unwrap();
@@ -204,7 +210,10 @@ mod tests {
             [[Value::Text("n-257".into())]]
         );
         assert_eq!(
-            rows(&engine, "SELECT count(*), min(id), max(id) FROM t WHERE id BETWEEN -5 AND 260"),
+            rows(
+                &engine,
+                "SELECT count(*), min(id), max(id) FROM t WHERE id BETWEEN -5 AND 260"
+            ),
             [[Value::Int(266), Value::Int(-5), Value::Int(260)]]
         );
         let of_c = |pick: &dyn Fn(i64) -> bool| {
@@ -213,13 +222,19 @@ mod tests {
         };
         let (n, sum) = of_c(&|c| c == -3);
         assert_eq!(
-            rows(&engine, "SELECT count(*), CAST(sum(id) AS BIGINT) FROM t WHERE c = -3"),
+            rows(
+                &engine,
+                "SELECT count(*), CAST(sum(id) AS BIGINT) FROM t WHERE c = -3"
+            ),
             [[Value::Int(n), Value::Int(sum)]]
         );
         // An index-only range (the index holds c and the key).
         let (n, sum) = of_c(&|c| c > 1);
         assert_eq!(
-            rows(&engine, "SELECT count(*), CAST(sum(id) AS BIGINT) FROM t WHERE c > 1"),
+            rows(
+                &engine,
+                "SELECT count(*), CAST(sum(id) AS BIGINT) FROM t WHERE c > 1"
+            ),
             [[Value::Int(n), Value::Int(sum)]]
         );
         engine.close().unwrap();

@@ -921,7 +921,7 @@ struct IndexRows<'a> {
     row_prefix: Vec<u8>,
     batch: usize,
     /// Fetched rows not yet yielded, with their keys.
-    ready: std::collections::VecDeque<(Vec<u8>, Vec<u8>)>,
+    ready: std::collections::VecDeque<(Vec<u8>, Result<Row>)>,
     done: bool,
 }
 
@@ -948,19 +948,23 @@ impl IndexRows<'_> {
         if keys.is_empty() {
             return Ok(());
         }
-        let values = self.ctx.txn.multi_get(&keys)?;
-        for (key, value) in keys.into_iter().zip(values) {
-            match value {
-                Some(raw) => self.ready.push_back((key, raw)),
-                None => {
-                    return Err(SqlError::Storage(nq_storage::StorageError::Integrity(
-                        format!(
-                            "index entry of table {:?} points at a missing row",
-                            self.table.name
-                        ),
-                    )));
-                }
-            }
+        // Rows are decoded where they lie, in key order; `ready` keeps index order.
+        let mut rows: Vec<Option<Result<Row>>> = Vec::new();
+        rows.resize_with(keys.len(), || None);
+        let (table, slots) = (self.table, &self.slots);
+        self.ctx.txn.multi_get_with(&keys, &mut |i, raw| {
+            rows[i] = Some(row_from_slots(table, raw, slots));
+        })?;
+        for (key, row) in keys.into_iter().zip(rows) {
+            let Some(row) = row else {
+                return Err(SqlError::Storage(nq_storage::StorageError::Integrity(
+                    format!(
+                        "index entry of table {:?} points at a missing row",
+                        self.table.name
+                    ),
+                )));
+            };
+            self.ready.push_back((key, row));
         }
         Ok(())
     }
@@ -980,8 +984,8 @@ impl Iterator for IndexRows<'_> {
                 return Some(Err(err));
             }
         }
-        let (key, raw) = self.ready.pop_front()?;
-        Some(row_from_slots(self.table, &raw, &self.slots).map(|row| (key, row)))
+        let (key, row) = self.ready.pop_front()?;
+        Some(row.map(|row| (key, row)))
     }
 }
 

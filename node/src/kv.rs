@@ -29,6 +29,18 @@ pub trait KvTxn: Send + std::fmt::Debug {
     fn multi_get(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().map(|k| self.get(k)).collect()
     }
+    /// [`KvTxn::multi_get`] without handing values out: `found(i, value)` is called with the
+    /// value of each `keys[i]` that has one, in no particular order (keys without a value are
+    /// skipped). The local store passes each value where it lies in the page, so a caller that
+    /// decodes values (rows behind an index) copies none of them.
+    fn multi_get_with(&self, keys: &[Vec<u8>], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
+        for (i, value) in self.multi_get(keys)?.into_iter().enumerate() {
+            if let Some(value) = value {
+                found(i, &value);
+            }
+        }
+        Ok(())
+    }
     /// The keys of `[start, end)` in order (`end = None`: to the end of the key space).
     fn scan<'a>(&'a self, start: &[u8], end: Option<&[u8]>) -> Result<KvIter<'a>>;
     /// The values of `[start, end)` in key order through `decode`, without their keys. The
@@ -82,6 +94,13 @@ impl KvTxn for Transaction {
 
     fn multi_get(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         Ok(Transaction::get_many(self, keys)?)
+    }
+
+    fn multi_get_with(&self, keys: &[Vec<u8>], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
+        Ok(Transaction::get_many_with(self, keys, |i, v| {
+            found(i, v);
+            Ok(())
+        })?)
     }
 
     fn scan<'a>(&'a self, start: &[u8], end: Option<&[u8]>) -> Result<KvIter<'a>> {
@@ -241,8 +260,22 @@ mod tests {
         let check = |txn: Box<dyn KvTxn>| -> Box<dyn KvTxn> {
             let per_key: Vec<Option<Vec<u8>>> = asked.iter().map(|k| txn.get(k).unwrap()).collect();
             assert!(txn.multi_get(&asked).unwrap() == per_key);
+            // Each found value once, under its own index.
+            let with = |t: &dyn KvTxn| {
+                let mut seen: Vec<Option<Vec<u8>>> = vec![None; asked.len()];
+                t.multi_get_with(&asked, &mut |i, v| {
+                    assert!(
+                        seen[i].replace(v.to_vec()).is_none(),
+                        "key {i} reported twice"
+                    );
+                })
+                .unwrap();
+                seen
+            };
+            assert!(with(&*txn) == per_key);
             let plain = GetOnly(txn);
             assert!(plain.multi_get(&asked).unwrap() == per_key);
+            assert!(with(&plain) == per_key);
             plain.0
         };
         let snapshot = check(snapshot);

@@ -350,13 +350,9 @@ impl MvccStore {
         self.shared
             .write
             .seek_sorted(std::iter::once(target.as_slice()), |_, leaf| {
-                Ok(match visible_version(leaf, &target, &mut raw)? {
-                    Visible::Value(v) => {
-                        out = Some(v);
-                        false
-                    }
-                    Visible::Absent => false,
-                    Visible::NextLeaf => true,
+                visible_version(leaf, &target, &mut raw, |v| {
+                    out = Some(v.to_vec());
+                    Ok(())
                 })
             })?;
         Ok(out)
@@ -368,29 +364,48 @@ impl MvccStore {
     /// call with [`StorageError::KeyLocked`]), but the keys are looked up in ascending order
     /// with the tree path kept latched, so neighbouring keys share descents and leaves.
     pub fn get_many_at<K: AsRef<[u8]>>(&self, keys: &[K], ts: u64) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        self.get_many_at_with(keys, ts, |i, v| {
+            out[i] = Some(v.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`MvccStore::get_many_at`] without copying the values: `found(i, value)` sees the value
+    /// of `keys[i]` where it lies (in the page, or assembled from an overflow chain), in key
+    /// order, and is not called for keys without a value. A caller that decodes each value
+    /// (a row) saves an allocation and a copy per key. An error of `found` ends the call.
+    pub fn get_many_at_with<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        ts: u64,
+        mut found: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by(|&a, &b| keys[a].as_ref().cmp(keys[b].as_ref()));
         self.check_locks_sorted(keys, &order, ts)?;
-        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
-        let mut targets: Vec<Vec<u8>> = Vec::with_capacity(MULTI_GET_CHUNK);
+        // The version keys of a chunk, back to back in one buffer: `ends[j]` is where the
+        // `j`th ends.
+        let mut targets: Vec<u8> = Vec::new();
+        let mut ends: Vec<usize> = Vec::with_capacity(MULTI_GET_CHUNK);
         let mut raw = Vec::new();
         for chunk in order.chunks(MULTI_GET_CHUNK) {
             targets.clear();
-            targets.extend(chunk.iter().map(|&i| version_key(keys[i].as_ref(), ts)));
+            ends.clear();
+            for &i in chunk {
+                keys::encode_user_key(keys[i].as_ref(), &mut targets);
+                targets.extend_from_slice(&(u64::MAX - ts).to_be_bytes());
+                ends.push(targets.len());
+            }
+            let target = |j: usize| &targets[if j == 0 { 0 } else { ends[j - 1] }..ends[j]];
             self.shared
                 .write
-                .seek_sorted(targets.iter().map(Vec::as_slice), |j, leaf| {
-                    Ok(match visible_version(leaf, &targets[j], &mut raw)? {
-                        Visible::Value(v) => {
-                            out[chunk[j]] = Some(v);
-                            false
-                        }
-                        Visible::Absent => false,
-                        Visible::NextLeaf => true,
-                    })
+                .seek_sorted((0..chunk.len()).map(|j| target(j)), |j, leaf| {
+                    visible_version(leaf, target(j), &mut raw, |v| found(chunk[j], v))
                 })?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// [`MvccStore::check_lock`] for every key of `keys` (`order` sorts them), with one scan of
@@ -596,29 +611,23 @@ impl MvccStore {
     }
 }
 
-/// What a leaf tells about a key's version visible at a timestamp.
-enum Visible {
-    Value(Vec<u8>),
-    /// Deleted, or never written.
-    Absent,
-    /// Undecided at the end of the leaf: the key's older versions continue in the next one.
-    NextLeaf,
-}
-
 /// Reads the version visible at the timestamp of `target` (a [`version_key`]) from the leaf
 /// positioned at `target`: the first put or delete among the key's versions from there on
-/// (newest first), skipping rollback and lock records. `raw` is scratch space for overflow
-/// records.
+/// (newest first), skipping rollback and lock records, and hands a put's value to `found`.
+/// True when the leaf ended undecided: the key's older versions continue in the next leaf
+/// (what [`crate::btree::Tree::seek_sorted`] visits when told `true`). `raw` is scratch space
+/// for overflow records.
 fn visible_version(
     leaf: &crate::btree::LeafView<'_>,
     target: &[u8],
     raw: &mut Vec<u8>,
-) -> Result<Visible> {
+    found: impl FnOnce(&[u8]) -> Result<()>,
+) -> Result<bool> {
     let prefix = &target[..target.len() - 8];
     for cell in leaf.position()..leaf.len() {
         let (k, v) = leaf.entry(cell)?;
         if !k.starts_with(prefix) {
-            return Ok(Visible::Absent);
+            return Ok(false);
         }
         let record = match v {
             crate::node::ValueRef::Inline(bytes) => bytes,
@@ -629,12 +638,17 @@ fn visible_version(
             }
         };
         match keys::split_record(record)? {
-            (WriteKind::Put, value) => return Ok(Visible::Value(value.to_vec())),
-            (WriteKind::Delete, _) => return Ok(Visible::Absent),
+            (WriteKind::Put, value) => {
+                found(value)?;
+                return Ok(false);
+            }
+            (WriteKind::Delete, _) => return Ok(false),
             (WriteKind::Rollback | WriteKind::Lock, _) => continue,
         }
     }
-    Ok(Visible::NextLeaf)
+    // Every version from `target` on was a rollback or lock record: the answer may be on the
+    // next leaf.
+    Ok(true)
 }
 
 /// Walks the version tree over a user-key range and yields, per user key, the version visible

@@ -93,24 +93,37 @@ impl Transaction {
     /// transaction has not written are read from the snapshot in one pass
     /// ([`MvccStore::get_many_at`]).
     pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+        self.get_many_with(keys, |i, v| {
+            out[i] = Some(v.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Transaction::get_many`] without copying values: `found(i, value)` sees the value of
+    /// each `keys[i]` that has one (own writes first, then the snapshot's in key order; see
+    /// [`MvccStore::get_many_at_with`]).
+    pub fn get_many_with<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        mut found: impl FnMut(usize, &[u8]) -> Result<()>,
+    ) -> Result<()> {
         self.check_open()?;
         if self.writes.is_empty() {
-            return self.store.get_many_at(keys, self.start_ts);
+            return self.store.get_many_at_with(keys, self.start_ts, found);
         }
-        let mut out: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
         let mut snapshot: Vec<usize> = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             match self.writes.get(key.as_ref()) {
-                Some(own) => out[i] = own.clone(),
+                Some(Some(own)) => found(i, own)?,
+                Some(None) => {}
                 None => snapshot.push(i),
             }
         }
         let wanted: Vec<&[u8]> = snapshot.iter().map(|&i| keys[i].as_ref()).collect();
-        let found = self.store.get_many_at(&wanted, self.start_ts)?;
-        for (i, value) in snapshot.into_iter().zip(found) {
-            out[i] = value;
-        }
-        Ok(out)
+        self.store
+            .get_many_at_with(&wanted, self.start_ts, |j, v| found(snapshot[j], v))
     }
 
     /// Reads up to `limit` keys of `[start, end)` in order, own writes included.
