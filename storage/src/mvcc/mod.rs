@@ -401,7 +401,7 @@ impl MvccStore {
             let target = |j: usize| &targets[if j == 0 { 0 } else { ends[j - 1] }..ends[j]];
             self.shared
                 .write
-                .seek_sorted((0..chunk.len()).map(|j| target(j)), |j, leaf| {
+                .seek_sorted((0..chunk.len()).map(&target), |j, leaf| {
                     visible_version(leaf, target(j), &mut raw, |v| found(chunk[j], v))
                 })?;
         }
