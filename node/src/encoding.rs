@@ -507,7 +507,7 @@ pub fn decode_row(buf: &[u8]) -> Result<Vec<Value>> {
             .expect("2 bytes"),
     ) as usize;
     let slots: Vec<Option<usize>> = (0..n).map(Some).collect();
-    let mut values = vec![Value::Null; n];
+    let mut values = Value::nulls(n);
     decode_row_into(buf, &slots, &mut values)?;
     Ok(values)
 }

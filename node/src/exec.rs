@@ -648,7 +648,7 @@ pub fn slot_map(table: &TableDef, needed: Option<&[bool]>) -> Vec<Option<usize>>
 
 /// Decodes a stored row through a [`slot_map`]: columns not in the map are NULL.
 pub fn row_from_slots(table: &TableDef, raw: &[u8], slots: &[Option<usize>]) -> Result<Row> {
-    let mut row = vec![Value::Null; table.columns.len()];
+    let mut row = Value::nulls(table.columns.len());
     encoding::decode_row_into(raw, slots, &mut row)?;
     Ok(row)
 }
@@ -1015,7 +1015,7 @@ fn index_only_rows<'a>(
     let row_prefix = encoding::row_prefix(table.id);
     Box::new(entries.map(move |e| {
         let (k, pk) = e?;
-        let mut row = vec![Value::Null; width];
+        let mut row = Value::nulls(width);
         let mut rest = &k[skip..];
         for &(c, want) in &index_cols {
             let v = encoding::decode_key_value(&mut rest)?;
@@ -1451,7 +1451,7 @@ impl Iterator for HashJoin<'_> {
                 let i = self.tail;
                 self.tail += 1;
                 if !self.matched[i] {
-                    let mut joined = vec![Value::Null; self.left_width];
+                    let mut joined = Value::nulls(self.left_width);
                     joined.extend_from_slice(&self.right[i]);
                     return Some(Ok(joined));
                 }

@@ -123,6 +123,12 @@ pub enum Value {
 }
 
 impl Value {
+    /// `n` NULLs: the blank a row is decoded into. Built without `Clone` (which `vec![..; n]`
+    /// calls once per element, out of line), as this runs once per row scanned.
+    pub fn nulls(n: usize) -> Vec<Value> {
+        std::iter::repeat_with(|| Value::Null).take(n).collect()
+    }
+
     /// True for NULL.
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)

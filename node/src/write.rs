@@ -81,7 +81,7 @@ pub fn coerce(table: &TableDef, row: &mut [Value]) -> Result<()> {
 
 /// The stored form of a row: values in slot order.
 pub fn stored_row(table: &TableDef, row: &[Value]) -> Vec<u8> {
-    let mut slots = vec![Value::Null; table.next_slot as usize];
+    let mut slots = Value::nulls(table.next_slot as usize);
     for (c, v) in table.columns.iter().zip(row) {
         slots[c.slot as usize] = v.clone();
     }
