@@ -3,8 +3,9 @@
 //! # Shape
 //!
 //! - `frames` is allocated once; each frame has a reader-writer latch over its bytes, a pin
-//!   count and a dirty flag. A frame's buffer is allocated on first use, so the resident set
-//!   grows with the working set and never beyond `budget_bytes`.
+//!   count and a dirty flag. The bytes of all frames are one allocation ([`FrameArena`], on
+//!   huge pages where the OS has them), which the kernel backs with memory only where it is
+//!   touched, so the resident set grows with the working set and never beyond `budget_bytes`.
 //! - One mutex guards the page table (page id to frame) and the eviction policy. It is never
 //!   held across I/O: a miss picks a victim, maps the page, takes the frame's write latch while
 //!   still holding the mutex, and only then releases the mutex and reads from disk. Threads
@@ -39,6 +40,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rustc_hash::FxHashMap;
 
+use crate::arena::{FrameArena, FrameBuf};
 use crate::background::Periodic;
 use crate::error::{Result, StorageError};
 use crate::eviction::{EvictionPolicy, Evictor};
@@ -115,7 +117,7 @@ impl BufferPoolStats {
 
 struct FrameData {
     page_id: PageId,
-    buf: Vec<u8>,
+    buf: FrameBuf,
 }
 
 struct Frame {
@@ -180,6 +182,8 @@ pub struct BufferPool {
     pager: Arc<Pager>,
     page_size: usize,
     frames: Box<[Frame]>,
+    /// The frames' bytes. Declared after `frames`, so it is dropped after them.
+    _arena: FrameArena,
     state: Mutex<TableState>,
     counters: Counters,
     flusher: Mutex<Option<Periodic>>,
@@ -225,11 +229,14 @@ impl BufferPool {
                 MIN_FRAMES * (page_size + FRAME_OVERHEAD_BYTES)
             )));
         }
-        let frames_vec: Vec<Frame> = (0..frames)
-            .map(|_| Frame {
+        let arena = FrameArena::new(frames, page_size);
+        let frames_vec: Vec<Frame> = arena
+            .buffers()
+            .into_iter()
+            .map(|buf| Frame {
                 latch: RwLock::new(FrameData {
                     page_id: NO_PAGE,
-                    buf: Vec::new(),
+                    buf,
                 }),
                 pins: AtomicU32::new(0),
                 dirty: AtomicBool::new(false),
@@ -241,6 +248,7 @@ impl BufferPool {
             pager,
             page_size,
             frames: frames_vec.into_boxed_slice(),
+            _arena: arena,
             state: Mutex::new(TableState {
                 table: FxHashMap::default(),
                 evictor: Evictor::new(config.policy, frames),
@@ -453,9 +461,7 @@ impl BufferPool {
         state: &mut TableState,
     ) -> Option<(u32, RwLockWriteGuard<'a, FrameData>)> {
         if let Some(idx) = state.unused.pop() {
-            let mut guard = self.frames[idx as usize].latch.write();
-            guard.buf = vec![0u8; self.page_size];
-            return Some((idx, guard));
+            return Some((idx, self.frames[idx as usize].latch.write()));
         }
         let mut latched = None;
         let victim = state.evictor.evict(|idx| {
@@ -639,7 +645,7 @@ impl BufferPool {
         mtr.pages.push(Touched {
             id: data.page_id,
             idx,
-            original: data.buf.clone().into_boxed_slice(),
+            original: Box::from(&data.buf[..]),
         });
     }
 

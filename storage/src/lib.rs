@@ -21,6 +21,7 @@
 //! # Ok::<(), nq_storage::StorageError>(())
 //! ```
 
+mod arena;
 mod background;
 mod btree;
 pub mod bufferpool;
