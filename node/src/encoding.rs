@@ -638,40 +638,25 @@ mod tests {
 
     #[test]
     fn test_malformed_compact_integer_keys_are_errors() {
-        // A positive eight-byte magnitude beyond i64::MAX, a negative one beyond -2^63.
+        let tagged = |tag: u8, bytes: &[u8]| [&[tag][..], bytes].concat();
+        // i64::MIN is the largest negative magnitude: 2^63, complemented.
+        let min = tagged(
+            INT_ZERO_TAG - 8,
+            &[0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF],
+        );
+        assert_eq!(key_in(&Value::Int(i64::MIN), KeyFormat::Compact), min);
+        // A positive eight-byte magnitude beyond i64::MAX, a negative one beyond -2^63, and
+        // magnitudes cut short.
+        let mut beyond_min = min.clone();
+        beyond_min[8] = 0xFE;
         for bad in [
-            &[INT_ZERO_TAG + 8, 0x80, 0, 0, 0, 0, 0, 0, 0][..],
-            &[
-                INT_ZERO_TAG - 8,
-                0x7F,
-                0xFF,
-                0xFF,
-                0xFF,
-                0xFF,
-                0xFF,
-                0xFF,
-                0xFE,
-            ],
-            &[INT_ZERO_TAG + 2, 0x01],
-            &[INT_ZERO_TAG - 1],
+            tagged(INT_ZERO_TAG + 8, &[0x80, 0, 0, 0, 0, 0, 0, 0]),
+            beyond_min,
+            tagged(INT_ZERO_TAG + 2, &[0x01]),
+            tagged(INT_ZERO_TAG - 1, &[]),
         ] {
             assert!(decode_key_value(&mut &bad[..]).is_err(), "{bad:x?}");
         }
-        let min = key_in(&Value::Int(i64::MIN), KeyFormat::Compact);
-        assert_eq!(
-            min,
-            [
-                INT_ZERO_TAG - 8,
-                0x7F,
-                0xFF,
-                0xFF,
-                0xFF,
-                0xFF,
-                0xFF,
-                0xFF,
-                0xFF
-            ]
-        );
         assert_eq!(key_in(&Value::Int(0), KeyFormat::Compact), [INT_ZERO_TAG]);
         assert_eq!(
             key_in(&Value::Int(-1), KeyFormat::Compact),
