@@ -16,15 +16,18 @@
 //! reached through the frame's latch; the arena outlives every `FrameBuf` because the pool
 //! drops its frames before its arena.
 
+use std::alloc::Layout;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
+
+use crate::error::{Result, StorageError};
 
 /// Huge-page size the frames are aligned to (x86-64 and AArch64 with 4 KiB base pages).
 const HUGE_PAGE: usize = 2 << 20;
 
 /// The memory of all frames.
 pub(crate) struct FrameArena {
-    /// The whole allocation (from `Box::into_raw`), freed on drop.
+    /// The whole allocation, freed on drop.
     raw: NonNull<[u8]>,
     /// First frame: the first huge-page boundary inside the allocation.
     base: NonNull<u8>,
@@ -38,26 +41,36 @@ unsafe impl Send for FrameArena {}
 unsafe impl Sync for FrameArena {}
 
 impl FrameArena {
-    /// Zeroed memory for `frames` frames of `frame_len` bytes each.
-    pub(crate) fn new(frames: usize, frame_len: usize) -> FrameArena {
+    /// Zeroed memory for `frames` frames of `frame_len` bytes each. Fails, instead of
+    /// aborting the process, when the system will not reserve that much address space (a
+    /// budget far beyond the machine's memory).
+    pub(crate) fn new(frames: usize, frame_len: usize) -> Result<FrameArena> {
+        let too_large = || {
+            StorageError::InvalidConfig(format!(
+                "a buffer pool of {frames} frames of {frame_len} bytes cannot be allocated; \
+                 lower buffer_pool_bytes"
+            ))
+        };
         let len = frames
             .checked_mul(frame_len)
             .and_then(|n| n.checked_add(HUGE_PAGE))
-            .expect("the pool's frame count was derived from a usize budget");
-        // `vec![0; n]` is a zeroed allocation: for sizes like these the allocator maps fresh
-        // pages instead of writing zeroes, so nothing is touched yet.
-        let raw = NonNull::from(Box::leak(vec![0u8; len].into_boxed_slice()));
-        let start = raw.as_ptr() as *mut u8;
-        let skip = start.align_offset(HUGE_PAGE).min(HUGE_PAGE);
+            .ok_or_else(too_large)?;
+        let layout = Layout::array::<u8>(len).map_err(|_| too_large())?;
+        // SAFETY: `layout` has a non-zero size. A zeroed allocation this large is a fresh
+        // mapping: the allocator does not write the zeroes, so nothing is touched yet.
+        let start =
+            NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) }).ok_or_else(too_large)?;
+        let raw = NonNull::slice_from_raw_parts(start, len);
+        let skip = start.as_ptr().align_offset(HUGE_PAGE).min(HUGE_PAGE);
         // SAFETY: `skip <= HUGE_PAGE`, and the allocation is `HUGE_PAGE` longer than the frames.
-        let base = unsafe { NonNull::new_unchecked(start.add(skip)) };
+        let base = unsafe { NonNull::new_unchecked(start.as_ptr().add(skip)) };
         advise_huge_pages(base.as_ptr(), frames * frame_len);
-        FrameArena {
+        Ok(FrameArena {
             raw,
             base,
             frame_len,
             frames,
-        }
+        })
     }
 
     /// Every frame's buffer, in frame order. Called once, by the pool that owns the arena.
@@ -74,8 +87,9 @@ impl FrameArena {
 
 impl Drop for FrameArena {
     fn drop(&mut self) {
-        // SAFETY: `raw` came from `Box::leak` in `new` and is freed only here.
-        drop(unsafe { Box::from_raw(self.raw.as_ptr()) });
+        let layout = Layout::array::<u8>(self.raw.len()).expect("the layout `new` allocated");
+        // SAFETY: `raw` was allocated in `new` with this layout and is freed only here.
+        unsafe { std::alloc::dealloc(self.raw.as_ptr().cast(), layout) };
     }
 }
 
@@ -124,7 +138,7 @@ mod tests {
 
     #[test]
     fn test_frames_are_zeroed_aligned_and_disjoint() {
-        let arena = FrameArena::new(600, 4096);
+        let arena = FrameArena::new(600, 4096).unwrap();
         let mut bufs = arena.buffers();
         assert_eq!(bufs.len(), 600);
         assert_eq!(bufs[0].as_ptr().align_offset(HUGE_PAGE), 0);
@@ -138,6 +152,16 @@ mod tests {
                 b.iter().all(|&x| x == i as u8),
                 "frame {i} kept its own bytes"
             );
+        }
+    }
+
+    #[test]
+    fn test_an_impossible_size_is_an_error_not_an_abort() {
+        for (frames, len) in [(usize::MAX / 2, 4096), (1 << 40, 1 << 20)] {
+            assert!(matches!(
+                FrameArena::new(frames, len),
+                Err(StorageError::InvalidConfig(_))
+            ));
         }
     }
 }

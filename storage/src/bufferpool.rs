@@ -229,7 +229,7 @@ impl BufferPool {
                 MIN_FRAMES * (page_size + FRAME_OVERHEAD_BYTES)
             )));
         }
-        let arena = FrameArena::new(frames, page_size);
+        let arena = FrameArena::new(frames, page_size)?;
         let frames_vec: Vec<Frame> = arena
             .buffers()
             .into_iter()
