@@ -60,6 +60,23 @@ impl LeafView<'_> {
     pub fn value_into(&self, value: node::ValueRef<'_>, out: &mut Vec<u8>) -> Result<()> {
         self.store.materialize_into(value, out)
     }
+
+    /// A value's bytes: in place when inline, else read from its overflow chain into
+    /// `scratch` (cleared first).
+    pub fn value_bytes<'v>(
+        &self,
+        value: node::ValueRef<'v>,
+        scratch: &'v mut Vec<u8>,
+    ) -> Result<&'v [u8]> {
+        match value {
+            node::ValueRef::Inline(bytes) => Ok(bytes),
+            overflow => {
+                scratch.clear();
+                self.value_into(overflow, scratch)?;
+                Ok(scratch)
+            }
+        }
+    }
 }
 
 /// One bound of a path node's key range: unbounded, or the key of a cell of a node higher up

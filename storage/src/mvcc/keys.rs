@@ -75,9 +75,14 @@ pub fn encode_user_key(key: &[u8], out: &mut Vec<u8>) {
 /// The version key of `key` at `ts`.
 pub fn version_key(key: &[u8], ts: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() + 10);
-    encode_user_key(key, &mut out);
-    out.extend_from_slice(&(u64::MAX - ts).to_be_bytes());
+    push_version_key(key, ts, &mut out);
     out
+}
+
+/// Appends the version key of `key` at `ts` to `out` (several keys can share one buffer).
+pub fn push_version_key(key: &[u8], ts: u64, out: &mut Vec<u8>) {
+    encode_user_key(key, out);
+    out.extend_from_slice(&(u64::MAX - ts).to_be_bytes());
 }
 
 /// The prefix shared by every version of `key`.

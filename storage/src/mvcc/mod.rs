@@ -394,8 +394,7 @@ impl MvccStore {
             targets.clear();
             ends.clear();
             for &i in chunk {
-                keys::encode_user_key(keys[i].as_ref(), &mut targets);
-                targets.extend_from_slice(&(u64::MAX - ts).to_be_bytes());
+                keys::push_version_key(keys[i].as_ref(), ts, &mut targets);
                 ends.push(targets.len());
             }
             let target = |j: usize| &targets[if j == 0 { 0 } else { ends[j - 1] }..ends[j]];
@@ -542,14 +541,7 @@ impl MvccStore {
                         if !k.starts_with(prefix) {
                             return Ok(false);
                         }
-                        let record = match v {
-                            crate::node::ValueRef::Inline(bytes) => bytes,
-                            overflow => {
-                                raw.clear();
-                                leaf.value_into(overflow, &mut raw)?;
-                                &raw[..]
-                            }
-                        };
+                        let record = leaf.value_bytes(v, &mut raw)?;
                         if matches!(
                             keys::record_kind(record)?,
                             WriteKind::Put | WriteKind::Delete
@@ -629,14 +621,7 @@ fn visible_version(
         if !k.starts_with(prefix) {
             return Ok(false);
         }
-        let record = match v {
-            crate::node::ValueRef::Inline(bytes) => bytes,
-            overflow => {
-                raw.clear();
-                leaf.value_into(overflow, raw)?;
-                &raw[..]
-            }
-        };
+        let record = leaf.value_bytes(v, raw)?;
         match keys::split_record(record)? {
             (WriteKind::Put, value) => {
                 found(value)?;
