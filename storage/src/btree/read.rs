@@ -137,10 +137,14 @@ pub(crate) fn seek_sorted<'k>(
     keys: impl IntoIterator<Item = &'k [u8]>,
     mut visit: impl FnMut(usize, &LeafView<'_>) -> Result<bool>,
 ) -> Result<()> {
+    let keys: Vec<&[u8]> = keys.into_iter().collect();
     let mut path: Vec<PathNode<'_>> = Vec::with_capacity(8);
     // The upper fence of the last leaf, when `visit` asked for the next one.
     let mut next_leaf: Vec<u8> = Vec::new();
-    for (i, key) in keys.into_iter().enumerate() {
+    // Keys before this one had their leaves hinted to the cache (see `prefetch_leaves`).
+    let mut hinted_until = 0;
+    let mut hints: Vec<PageId> = Vec::with_capacity(PREFETCH_KEYS);
+    for (i, &key) in keys.iter().enumerate() {
         let mut continued = false;
         loop {
             let target = if continued { next_leaf.as_slice() } else { key };
@@ -157,7 +161,11 @@ pub(crate) fn seek_sorted<'k>(
                     high: Fence::Open,
                 });
             }
-            descend_path(store, &mut path, target)?;
+            descend_path(store, &mut path, target, 1)?;
+            if !continued && i >= hinted_until {
+                hinted_until = prefetch_leaves(store, &path, &keys, i, &mut hints)?;
+            }
+            descend_path(store, &mut path, target, 0)?;
             let top = path.last().expect("the path ends in a leaf");
             let leaf = &top.page;
             let id = leaf.id();
@@ -188,13 +196,58 @@ pub(crate) fn seek_sorted<'k>(
     Ok(())
 }
 
-/// Extends `path` (whose last node covers `target`) down to the leaf covering `target`.
-fn descend_path<'s>(store: &'s Store, path: &mut Vec<PathNode<'s>>, target: &[u8]) -> Result<()> {
+/// Keys whose leaves [`seek_sorted`] hints to the cache at a time.
+const PREFETCH_KEYS: usize = 16;
+
+/// With the path ending in a parent of leaves, hints the leaves of `keys[i..]` under it (up
+/// to [`PREFETCH_KEYS`] keys) to the cache, so that the misses of the descents that follow
+/// overlap. Returns the first key not covered.
+fn prefetch_leaves(
+    store: &Store,
+    path: &[PathNode<'_>],
+    keys: &[&[u8]],
+    i: usize,
+    hints: &mut Vec<PageId>,
+) -> Result<usize> {
+    let depth = path.len() - 1;
+    let page = &path[depth].page;
+    if node::level(page) != 1 {
+        return Ok(i);
+    }
+    let id = page.id();
+    hints.clear();
+    let end = keys.len().min(i + PREFETCH_KEYS);
+    let mut j = i;
+    while j < end && covers(store, path, depth, keys[j])? {
+        let ci = node::child_index(page, keys[j]).map_err(store.malformed(id))?;
+        let child = node::child(page, ci).map_err(store.malformed(id))?;
+        if hints.last() != Some(&child) {
+            hints.push(child);
+        }
+        j += 1;
+    }
+    // One leaf is no batch: nothing would overlap.
+    if hints.len() > 1 {
+        store.prefetch_nodes(hints);
+    }
+    Ok(j.max(i + 1))
+}
+
+/// Extends `path` (whose last node covers `target`) down towards `target` until its last
+/// node is at level `stop` or below (0: the leaf covering `target`).
+fn descend_path<'s>(
+    store: &'s Store,
+    path: &mut Vec<PathNode<'s>>,
+    target: &[u8],
+    stop: u16,
+) -> Result<()> {
     loop {
         let depth = path.len() - 1;
         let top = &path[depth];
         let page = &top.page;
-        if node::is_leaf(page) {
+        // A leaf ends every descent (whatever its level field says; `check_node` checks
+        // that against the parent's), an inner node at `stop` ends a partial one.
+        if node::is_leaf(page) || (stop > 0 && node::level(page) <= stop) {
             return Ok(());
         }
         let id = page.id();
