@@ -33,8 +33,8 @@
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -47,6 +47,7 @@ use crate::eviction::{EvictionPolicy, Evictor};
 use crate::mtr::{KIND_NEW_PAGES, KIND_PAGES, PayloadBuilder};
 use crate::page::{self, PageId};
 use crate::pager::{Pager, io_error};
+use crate::readahead::{self, ReadAhead};
 use crate::store::AllocState;
 use crate::wal::{Lsn, Wal};
 
@@ -187,6 +188,10 @@ pub struct BufferPool {
     state: Mutex<TableState>,
     counters: Counters,
     flusher: Mutex<Option<Periodic>>,
+    /// This pool, for the read-ahead helper it starts on first use.
+    me: Weak<BufferPool>,
+    /// The read-ahead helper: `None` inside once it could not or should not start.
+    read_ahead: OnceLock<Option<ReadAhead>>,
     /// Held by a pass of [`BufferPool::flush_dirty`]. A pass clears a page's dirty flag before
     /// writing it, so without this gate `flush_all` could skip a page the background flusher
     /// had claimed but not yet written, and return (and a checkpoint then sync and cut the
@@ -244,7 +249,9 @@ impl BufferPool {
                 unlogged: AtomicBool::new(false),
             })
             .collect();
-        let pool = Arc::new(BufferPool {
+        let pool = Arc::new_cyclic(|me| BufferPool {
+            me: me.clone(),
+            read_ahead: OnceLock::new(),
             pager,
             page_size,
             frames: frames_vec.into_boxed_slice(),
@@ -380,20 +387,60 @@ impl BufferPool {
     /// and marks them referenced for eviction. A reader about to visit many pages (a batch
     /// of lookups whose leaves it already knows) calls this first, so that the cache misses
     /// of all of them overlap instead of each pin and node check waiting for memory in turn.
-    /// Pages not resident are left alone: their read is the cost that matters then.
-    pub(crate) fn prefetch_memory(&self, ids: &[PageId], lines: usize) {
+    /// Pages not resident are appended to `absent`, for a read-ahead helper to load.
+    pub(crate) fn prefetch_memory(&self, ids: &[PageId], lines: usize, absent: &mut Vec<PageId>) {
         let mut state = self.state.lock();
         for &id in ids {
             // The look-ups are independent loads with no locked instruction between them, so
             // the CPU overlaps their misses.
-            if let Some(&idx) = state.table.get(&id) {
-                prefetch_line((&raw const self.frames[idx as usize]).cast());
-                let bytes = self.arena.frame_addr(idx as usize);
-                for line in 0..lines {
-                    prefetch_line(bytes.wrapping_add(line * 64));
+            match state.table.get(&id) {
+                Some(&idx) => {
+                    prefetch_line((&raw const self.frames[idx as usize]).cast());
+                    let bytes = self.arena.frame_addr(idx as usize);
+                    for line in 0..lines {
+                        prefetch_line(bytes.wrapping_add(line * 64));
+                    }
+                    state.evictor.touch(idx);
                 }
-                state.evictor.touch(idx);
+                None => absent.push(id),
             }
+        }
+    }
+
+    /// Loads page `id` from disk unless it is resident, for a read-ahead helper. A resident
+    /// page is only pinned and unpinned, never latched, so the helper never waits for a page
+    /// another thread holds (a writer, or the reader it works for); a failed read is
+    /// forgotten, and the reader that needs the page meets the error itself.
+    pub(crate) fn load_absent(&self, id: PageId) -> Result<()> {
+        match self.pin(id, Source::Disk)? {
+            Pinned::Hit(idx) => self.unpin(idx),
+            Pinned::Loaded(idx, guard) => {
+                drop(guard);
+                self.unpin(idx);
+                self.counters.prefetched.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Has a helper thread load those of `ids` that are not resident (see
+    /// [`crate::readahead`]), for a reader that will visit them shortly, in this order. Does
+    /// nothing on small pools and single-core machines.
+    pub(crate) fn read_ahead(&self, ids: &[PageId]) {
+        if ids.is_empty() {
+            return;
+        }
+        let helper = self.read_ahead.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            if self.frames.len() < readahead::MIN_FRAMES || cores < 2 {
+                return None;
+            }
+            ReadAhead::start(self.me.clone())
+                .inspect_err(|err| tracing::warn!(error = %err, "read-ahead helper did not start"))
+                .ok()
+        });
+        if let Some(helper) = helper {
+            helper.request(ids);
         }
     }
 
@@ -813,6 +860,9 @@ impl BufferPool {
 
 impl Drop for BufferPool {
     fn drop(&mut self) {
+        if let Some(Some(helper)) = self.read_ahead.get() {
+            helper.stop();
+        }
         if let Some(flusher) = self.flusher.get_mut().take() {
             flusher.signal();
         }

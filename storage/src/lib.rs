@@ -36,6 +36,7 @@ pub mod mvcc;
 mod node;
 pub mod page;
 pub mod pager;
+mod readahead;
 mod store;
 pub mod vfs;
 pub mod wal;

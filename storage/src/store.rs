@@ -374,9 +374,10 @@ impl Store {
     }
 
     /// Hints that the nodes `ids` are about to be read (see [`BufferPool::prefetch_memory`]),
-    /// bringing their headers and the start of their slot arrays into the CPU cache.
-    pub fn prefetch_nodes(&self, ids: &[PageId]) {
-        self.pool.prefetch_memory(ids, NODE_PREFETCH_LINES);
+    /// bringing the headers and the start of the slot arrays of the resident ones into the
+    /// CPU cache; appends the others to `absent`.
+    pub fn prefetch_nodes(&self, ids: &[PageId], absent: &mut Vec<PageId>) {
+        self.pool.prefetch_memory(ids, NODE_PREFETCH_LINES, absent);
     }
 
     /// Latches a tree node for writing and checks it is one.

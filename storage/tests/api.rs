@@ -434,3 +434,55 @@ fn test_get_many_matches_get_per_key_under_concurrent_writes() {
     writer.join().unwrap();
     db.check_integrity().unwrap();
 }
+
+/// Entries of the read-ahead tests: enough 4 KiB leaves (about 2,600) to outgrow a pool of
+/// 1,024 frames, the smallest that reads ahead.
+const READ_AHEAD_ENTRIES: u32 = 200_000;
+const READ_AHEAD_FRAMES: usize = 1_024;
+
+fn read_ahead_value(k: u32) -> Vec<u8> {
+    (0..40).map(|i| (k as usize * 31 + i) as u8).collect()
+}
+
+/// A batch lookup over a tree larger than the pool, from a cold pool: answers like `get`,
+/// and (on a machine with a second core) has the read-ahead helper load leaves for it.
+#[test]
+fn test_get_many_beyond_the_pool_reads_ahead_and_matches_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = common::small_options(4096, READ_AHEAD_FRAMES);
+    {
+        let db = common::create(dir.path(), &options);
+        let tree = db.create_tree("t").unwrap();
+        let loaded = tree
+            .bulk_load((0..READ_AHEAD_ENTRIES).map(|k| (k.to_be_bytes(), read_ahead_value(k))))
+            .unwrap();
+        assert_eq!(loaded, u64::from(READ_AHEAD_ENTRIES));
+        db.close().unwrap();
+    }
+    let db = Database::open(common::db_path(dir.path()), &options).unwrap();
+    let tree = db.open_tree("t").unwrap();
+    // Every 7th key (one or two per leaf), plus absent keys between and beyond.
+    let mut asked: Vec<Vec<u8>> = (0..READ_AHEAD_ENTRIES + 700)
+        .step_by(7)
+        .map(|k| k.to_be_bytes().to_vec())
+        .collect();
+    asked.push(vec![0x7F]);
+    let expect: Vec<Option<Vec<u8>>> = asked
+        .iter()
+        .map(|k| {
+            let k4: [u8; 4] = k.as_slice().try_into().ok()?;
+            let k = u32::from_be_bytes(k4);
+            (k < READ_AHEAD_ENTRIES).then(|| read_ahead_value(k))
+        })
+        .collect();
+    assert_eq!(tree.get_many(&asked).unwrap(), expect);
+    let stats = db.stats();
+    assert!(stats.misses > READ_AHEAD_FRAMES as u64, "{stats:?}");
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cores > 1 {
+        assert!(stats.prefetched > 0, "no page was read ahead: {stats:?}");
+    }
+    // Once more, warm: the same answers.
+    assert_eq!(tree.get_many(&asked).unwrap(), expect);
+    db.check_integrity().unwrap();
+}

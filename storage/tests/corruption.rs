@@ -196,3 +196,38 @@ fn test_random_page_bytes_never_panic_the_decoder() {
         assert!(inspect_page(&damaged, leaf).is_err());
     }
 }
+
+/// A damaged leaf met by the read-ahead helper of a batch lookup is still reported to the
+/// lookup (the helper forgets its failed load; the lookup reads the page and fails).
+#[test]
+fn test_damaged_leaf_under_read_ahead_is_reported_by_the_lookup() {
+    const ENTRIES: u32 = 200_000;
+    const FRAMES: usize = 1_024;
+    let dir = tempfile::tempdir().unwrap();
+    let options = common::small_options(PAGE, FRAMES);
+    {
+        let db = common::create(dir.path(), &options);
+        let tree = db.create_tree("t").unwrap();
+        tree.bulk_load((0..ENTRIES).map(|k| (k.to_be_bytes(), [7u8; 40])))
+            .unwrap();
+        db.close().unwrap();
+    }
+    // A leaf holding a key from the middle of the tree.
+    let bytes = std::fs::read(common::db_path(dir.path())).unwrap();
+    let middle = (ENTRIES / 2).to_be_bytes().to_vec();
+    let leaf = (2..(bytes.len() / PAGE) as u64)
+        .find(|&id| {
+            let page = &bytes[id as usize * PAGE..(id as usize + 1) * PAGE];
+            matches!(inspect_page(page, id), Ok(PageSummary::Node { level: 0, ref keys, .. }) if keys.contains(&middle))
+        })
+        .expect("the leaf of the middle key");
+    damage(dir.path(), leaf * PAGE as u64 + 1000, &[0xA5; 8]);
+    let db = Database::open(common::db_path(dir.path()), &options).unwrap();
+    let tree = db.open_tree("t").unwrap();
+    let asked: Vec<[u8; 4]> = (0..ENTRIES).step_by(5).map(u32::to_be_bytes).collect();
+    let err = tree.get_many(&asked).unwrap_err();
+    assert_corruption_names_page(&err, leaf);
+    // Keys before the damage still read.
+    let before: Vec<[u8; 4]> = (0..ENTRIES / 4).step_by(5).map(u32::to_be_bytes).collect();
+    assert!(tree.get_many(&before).unwrap().iter().all(Option::is_some));
+}

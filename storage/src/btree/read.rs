@@ -3,6 +3,7 @@
 //! Readers use latch coupling: a child is latched before its parent is released, so a
 //! reader never sees a node half-way through a split or merge.
 
+use crate::bufferpool::PageRef;
 use crate::error::Result;
 use crate::node;
 use crate::page::PageId;
@@ -90,7 +91,7 @@ enum Fence {
 /// One node on the path [`seek_sorted`] keeps latched, with the key range it covers (`low`
 /// inclusive, `high` exclusive), given by its ancestors' separators.
 struct PathNode<'s> {
-    page: crate::bufferpool::PageRef<'s>,
+    page: PageRef<'s>,
     low: Fence,
     high: Fence,
 }
@@ -138,12 +139,10 @@ pub(crate) fn seek_sorted<'k>(
     mut visit: impl FnMut(usize, &LeafView<'_>) -> Result<bool>,
 ) -> Result<()> {
     let keys: Vec<&[u8]> = keys.into_iter().collect();
+    let mut ahead = Lookahead::new();
     let mut path: Vec<PathNode<'_>> = Vec::with_capacity(8);
     // The upper fence of the last leaf, when `visit` asked for the next one.
     let mut next_leaf: Vec<u8> = Vec::new();
-    // Keys before this one had their leaves hinted to the cache (see `prefetch_leaves`).
-    let mut hinted_until = 0;
-    let mut hints: Vec<PageId> = Vec::with_capacity(PREFETCH_KEYS);
     for (i, &key) in keys.iter().enumerate() {
         let mut continued = false;
         loop {
@@ -162,8 +161,8 @@ pub(crate) fn seek_sorted<'k>(
                 });
             }
             descend_path(store, &mut path, target, 1)?;
-            if !continued && i >= hinted_until {
-                hinted_until = prefetch_leaves(store, &path, &keys, i, &mut hints)?;
+            if !continued {
+                ahead.hint(store, &path, &keys, i)?;
             }
             descend_path(store, &mut path, target, 0)?;
             let top = path.last().expect("the path ends in a leaf");
@@ -196,41 +195,99 @@ pub(crate) fn seek_sorted<'k>(
     Ok(())
 }
 
-/// Keys whose leaves [`seek_sorted`] hints to the cache at a time.
-const PREFETCH_KEYS: usize = 16;
+/// Keys whose leaves [`seek_sorted`] announces at a time (see `Lookahead::hint`).
+const PREFETCH_KEYS: usize = 32;
 
-/// With the path ending in a parent of leaves, hints the leaves of `keys[i..]` under it (up
-/// to [`PREFETCH_KEYS`] keys) to the cache, so that the misses of the descents that follow
-/// overlap. Returns the first key not covered.
-fn prefetch_leaves(
-    store: &Store,
-    path: &[PathNode<'_>],
-    keys: &[&[u8]],
-    i: usize,
-    hints: &mut Vec<PageId>,
-) -> Result<usize> {
-    let depth = path.len() - 1;
-    let page = &path[depth].page;
-    if node::level(page) != 1 {
-        return Ok(i);
-    }
-    let id = page.id();
-    hints.clear();
-    let end = keys.len().min(i + PREFETCH_KEYS);
-    let mut j = i;
-    while j < end && covers(store, path, depth, keys[j])? {
-        let ci = node::child_index(page, keys[j]).map_err(store.malformed(id))?;
-        let child = node::child(page, ci).map_err(store.malformed(id))?;
-        if hints.last() != Some(&child) {
-            hints.push(child);
+/// The leaves [`seek_sorted`] announces ahead of its descents: resident ones to the CPU
+/// cache, absent ones to a read-ahead helper.
+struct Lookahead {
+    /// Keys before this one had their leaves announced.
+    until: usize,
+    /// The last leaf announced, so that keys sharing it announce it once.
+    last: Option<PageId>,
+    leaves: Vec<PageId>,
+    absent: Vec<PageId>,
+}
+
+impl Lookahead {
+    fn new() -> Self {
+        Lookahead {
+            until: 0,
+            last: None,
+            leaves: Vec::with_capacity(PREFETCH_KEYS),
+            absent: Vec::with_capacity(PREFETCH_KEYS),
         }
-        j += 1;
     }
-    // One leaf is no batch: nothing would overlap.
-    if hints.len() > 1 {
-        store.prefetch_nodes(hints);
+
+    /// Called with the path ending above key `i`'s leaf. Once fewer than half a window of
+    /// keys ahead of `i` are announced, announces the leaves of the next [`PREFETCH_KEYS`]
+    /// keys: under the path's last node when it is a parent of leaves, or under its siblings,
+    /// found through the node above it and latched from there (downwards, like a descent).
+    fn hint(
+        &mut self,
+        store: &Store,
+        path: &[PathNode<'_>],
+        keys: &[&[u8]],
+        i: usize,
+    ) -> Result<()> {
+        if i + PREFETCH_KEYS / 2 < self.until {
+            return Ok(());
+        }
+        let depth = path.len() - 1;
+        let page = &path[depth].page;
+        if node::is_leaf(page) || node::level(page) != 1 {
+            return Ok(());
+        }
+        let from = self.until.max(i);
+        let end = keys.len().min(from + PREFETCH_KEYS);
+        self.leaves.clear();
+        // A sibling parent of leaves, with its index in the node above.
+        let mut sibling: Option<(usize, PageRef<'_>)> = None;
+        // The leaf of key `i` itself is read right away by the caller, not by a helper.
+        let mut own = None;
+        let mut j = from;
+        while j < end {
+            let key = keys[j];
+            let child = if covers(store, path, depth, key)? {
+                leaf_under(store, page, key)?
+            } else if depth > 0 && covers(store, path, depth - 1, key)? {
+                let upper = &path[depth - 1].page;
+                let ci = node::child_index(upper, key).map_err(store.malformed(upper.id()))?;
+                if sibling.as_ref().is_none_or(|(at, _)| *at != ci) {
+                    let id = node::child(upper, ci).map_err(store.malformed(upper.id()))?;
+                    // Release the previous sibling before latching the next.
+                    drop(sibling.take());
+                    sibling = Some((ci, store.read_node(id, Some(1))?));
+                }
+                let (_, parent) = sibling.as_ref().expect("set above");
+                leaf_under(store, parent, key)?
+            } else {
+                break;
+            };
+            if j == i {
+                own = Some(child);
+            }
+            if self.last != Some(child) {
+                self.leaves.push(child);
+                self.last = Some(child);
+            }
+            j += 1;
+        }
+        drop(sibling);
+        self.until = j;
+        self.absent.clear();
+        store.prefetch_nodes(&self.leaves, &mut self.absent);
+        self.absent.retain(|&leaf| Some(leaf) != own);
+        store.pool.read_ahead(&self.absent);
+        Ok(())
     }
-    Ok(j.max(i + 1))
+}
+
+/// The child of `parent` (a parent of leaves) whose range holds `key`.
+fn leaf_under(store: &Store, parent: &PageRef<'_>, key: &[u8]) -> Result<PageId> {
+    let id = parent.id();
+    let ci = node::child_index(parent, key).map_err(store.malformed(id))?;
+    node::child(parent, ci).map_err(store.malformed(id))
 }
 
 /// Extends `path` (whose last node covers `target`) down towards `target` until its last
