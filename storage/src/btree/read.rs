@@ -196,7 +196,9 @@ pub(crate) fn seek_sorted<'k>(
 }
 
 /// Keys whose leaves [`seek_sorted`] announces at a time (see `Lookahead::hint`).
-const PREFETCH_KEYS: usize = 32;
+const PREFETCH_KEYS: usize = 64;
+/// Keys from the current one whose leaves the caller reads itself rather than a helper.
+const OWN_KEYS: usize = 4;
 
 /// The leaves [`seek_sorted`] announces ahead of its descents: resident ones to the CPU
 /// cache, absent ones to a read-ahead helper.
@@ -207,6 +209,8 @@ struct Lookahead {
     last: Option<PageId>,
     leaves: Vec<PageId>,
     absent: Vec<PageId>,
+    /// Leaves of the keys right after the current one, which the caller reads itself.
+    own: Vec<PageId>,
 }
 
 impl Lookahead {
@@ -216,6 +220,7 @@ impl Lookahead {
             last: None,
             leaves: Vec::with_capacity(PREFETCH_KEYS),
             absent: Vec::with_capacity(PREFETCH_KEYS),
+            own: Vec::with_capacity(OWN_KEYS),
         }
     }
 
@@ -243,8 +248,10 @@ impl Lookahead {
         self.leaves.clear();
         // A sibling parent of leaves, with its index in the node above.
         let mut sibling: Option<(usize, PageRef<'_>)> = None;
-        // The leaf of key `i` itself is read right away by the caller, not by a helper.
-        let mut own = None;
+        // The leaves of the next few keys are read by the caller before a helper could load
+        // them; handing them over would only make the two wait for each other.
+        let own_until = i + OWN_KEYS;
+        self.own.clear();
         let mut j = from;
         while j < end {
             let key = keys[j];
@@ -264,8 +271,8 @@ impl Lookahead {
             } else {
                 break;
             };
-            if j == i {
-                own = Some(child);
+            if j < own_until {
+                self.own.push(child);
             }
             if self.last != Some(child) {
                 self.leaves.push(child);
@@ -277,7 +284,8 @@ impl Lookahead {
         self.until = j;
         self.absent.clear();
         store.prefetch_nodes(&self.leaves, &mut self.absent);
-        self.absent.retain(|&leaf| Some(leaf) != own);
+        let own = &self.own;
+        self.absent.retain(|leaf| !own.contains(leaf));
         store.pool.read_ahead(&self.absent);
         Ok(())
     }
