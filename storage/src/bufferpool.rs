@@ -681,11 +681,14 @@ impl BufferPool {
         self.pager.sync()
     }
 
-    /// Stops the background flusher and waits for it to exit.
+    /// Stops the background flusher and the read-ahead helper and waits for them to exit.
     pub fn stop_flusher(&self) {
         let flusher = self.flusher.lock().take();
         if let Some(flusher) = flusher {
             flusher.stop();
+        }
+        if let Some(Some(helper)) = self.read_ahead.get() {
+            helper.stop();
         }
     }
 

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -44,11 +45,13 @@ struct Shared {
     stop: AtomicBool,
 }
 
-/// A pool's read-ahead helper. The thread ends when [`ReadAhead::stop`] is called or its
-/// pool is dropped.
+/// A pool's read-ahead helper. The thread ends when [`ReadAhead::stop`] or
+/// [`ReadAhead::signal`] is called or its pool is dropped.
 pub(crate) struct ReadAhead {
     shared: Arc<Shared>,
     thread: std::thread::Thread,
+    /// Taken by [`ReadAhead::stop`], which waits for the thread.
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl ReadAhead {
@@ -67,6 +70,7 @@ impl ReadAhead {
         Ok(ReadAhead {
             shared,
             thread: handle.thread().clone(),
+            handle: Mutex::new(Some(handle)),
         })
     }
 
@@ -91,9 +95,22 @@ impl ReadAhead {
     }
 
     /// Asks the helper to end without waiting for it.
-    pub(crate) fn stop(&self) {
+    pub(crate) fn signal(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.thread.unpark();
+    }
+
+    /// Ends the helper and waits until it has (it finishes the page it is loading), so that
+    /// it holds no reference to the pool, and through it to the file, once this returns.
+    /// From the helper itself (when it held the pool's last reference) it only signals.
+    pub(crate) fn stop(&self) {
+        self.signal();
+        let handle = self.handle.lock().take();
+        if let Some(handle) = handle
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
+        }
     }
 }
 
