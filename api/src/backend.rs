@@ -193,6 +193,9 @@ pub struct EngineMetrics {
     pub buffer_hits: u64,
     /// Buffer pool page misses (reads from disk).
     pub buffer_misses: u64,
+    /// Pages loaded before a reader asked for them (read-ahead of batch lookups, prefetch
+    /// advice); also counted in `buffer_misses`.
+    pub buffer_prefetched: u64,
     /// Bytes the buffer pool's frames hold.
     pub buffer_bytes: u64,
     /// Frames in the buffer pool.

@@ -191,6 +191,12 @@ impl Collector for EngineCollector {
             "Buffer pool page misses",
             m.buffer_misses,
         )?;
+        counter(
+            &mut e,
+            "nqdb_buffer_pool_prefetched",
+            "Pages loaded ahead of their reader (read-ahead, prefetch advice), also counted as misses",
+            m.buffer_prefetched,
+        )?;
         gauge(
             &mut e,
             "nqdb_buffer_pool_hit_ratio",

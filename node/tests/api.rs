@@ -723,6 +723,7 @@ async fn streaming_schema_metrics_openapi_and_shutdown() {
         "nqdb_query_seconds_count",
         "nqdb_txn_commits_total",
         "nqdb_buffer_pool_hit_ratio",
+        "nqdb_buffer_pool_prefetched_total",
         "nqdb_wal_sync_seconds_total",
     ] {
         assert!(text.contains(name), "{name} missing from\n{text}");

@@ -306,6 +306,7 @@ impl Backend for EngineBackend {
         EngineMetrics {
             buffer_hits: pool.hits,
             buffer_misses: pool.misses,
+            buffer_prefetched: pool.prefetched,
             buffer_bytes: pool.capacity_frames * page_size,
             buffer_frames: pool.capacity_frames,
             wal_syncs: m.wal.syncs,
