@@ -1072,14 +1072,14 @@ impl SumState {
         }
     }
 
-    fn add(&mut self, v: Value) -> Result<()> {
+    fn add(&mut self, v: &Value) -> Result<()> {
         match v {
             Value::Int(i) => {
-                self.ints += i128::from(i);
+                self.ints += i128::from(*i);
                 self.any_int = true;
             }
-            other if self.other.is_null() => self.other = other,
-            other => self.other = crate::arith::add(&self.other, &other)?,
+            other if self.other.is_null() => self.other = other.clone(),
+            other => self.other = crate::arith::add(&self.other, other)?,
         }
         Ok(())
     }
@@ -1118,7 +1118,9 @@ fn new_acc(call: &AggCall) -> Acc {
     }
 }
 
-fn feed(acc: &mut Acc, call: &AggCall, v: Value) -> Result<()> {
+/// Adds `v` to `acc`. Takes the value by reference: an aggregate over a plain column (the
+/// common case) reads it in the row, and only MIN/MAX keep a copy.
+fn feed(acc: &mut Acc, call: &AggCall, v: &Value) -> Result<()> {
     if call.func != AggFunc::CountStar && v.is_null() {
         return Ok(());
     }
@@ -1142,7 +1144,7 @@ fn feed(acc: &mut Acc, call: &AggCall, v: Value) -> Result<()> {
                     }
                 };
             if replace {
-                *m = v;
+                *m = v.clone();
             }
         }
     }
@@ -1251,18 +1253,24 @@ fn aggregate(input: &Plan, groups: &[Expr], aggs: &[AggCall], ctx: &Ctx<'_>) -> 
         };
         let g = &mut out[idx];
         for (j, call) in aggs.iter().enumerate() {
-            let v = match &call.arg {
-                Some(a) => eval(a, &row, ctx)?,
-                None => Value::Null,
+            let acc = &mut g.accs[j];
+            let Some(arg) = &call.arg else {
+                feed(acc, call, &Value::Null)?;
+                continue;
             };
-            if call.distinct && !v.is_null() {
+            if !call.distinct {
+                with_value(arg, &row, ctx, |v| feed(acc, call, v))??;
+                continue;
+            }
+            let v = eval(arg, &row, ctx)?;
+            if !v.is_null() {
                 let mut k = Vec::new();
                 v.group_key(&mut k);
                 if !g.seen[j].insert(k) {
                     continue;
                 }
             }
-            feed(&mut g.accs[j], call, v)?;
+            feed(acc, call, &v)?;
         }
     }
     if out.is_empty() && groups.is_empty() {
@@ -1942,7 +1950,7 @@ mod tests {
     fn test_integer_sums_are_exact_decimals() {
         let mut s = SumState::new();
         for _ in 0..4 {
-            s.add(Value::Int(i64::MAX)).unwrap();
+            s.add(&Value::Int(i64::MAX)).unwrap();
         }
         let expected = rust_decimal::Decimal::from(i64::MAX) * rust_decimal::Decimal::from(4);
         assert_eq!(s.finish().unwrap(), Value::Decimal(expected));
