@@ -246,8 +246,8 @@ impl Lookahead {
         let from = self.until.max(i);
         let end = keys.len().min(from + PREFETCH_KEYS);
         self.leaves.clear();
-        // A sibling parent of leaves, with its index in the node above.
-        let mut sibling: Option<(usize, PageRef<'_>)> = None;
+        // A sibling parent of leaves, latched through the node above.
+        let mut sibling: Option<PageRef<'_>> = None;
         // The leaves of the next few keys are read by the caller before a helper could load
         // them; handing them over would only make the two wait for each other.
         let own_until = i + OWN_KEYS;
@@ -256,18 +256,15 @@ impl Lookahead {
         while j < end {
             let key = keys[j];
             let child = if covers(store, path, depth, key)? {
-                leaf_under(store, page, key)?
+                child_under(store, page, key)?
             } else if depth > 0 && covers(store, path, depth - 1, key)? {
-                let upper = &path[depth - 1].page;
-                let ci = node::child_index(upper, key).map_err(store.malformed(upper.id()))?;
-                if sibling.as_ref().is_none_or(|(at, _)| *at != ci) {
-                    let id = node::child(upper, ci).map_err(store.malformed(upper.id()))?;
+                let id = child_under(store, &path[depth - 1].page, key)?;
+                if sibling.as_ref().is_none_or(|s| s.id() != id) {
                     // Release the previous sibling before latching the next.
                     drop(sibling.take());
-                    sibling = Some((ci, store.read_node(id, Some(1))?));
+                    sibling = Some(store.read_node(id, Some(1))?);
                 }
-                let (_, parent) = sibling.as_ref().expect("set above");
-                leaf_under(store, parent, key)?
+                child_under(store, sibling.as_ref().expect("set above"), key)?
             } else {
                 break;
             };
@@ -291,8 +288,8 @@ impl Lookahead {
     }
 }
 
-/// The child of `parent` (a parent of leaves) whose range holds `key`.
-fn leaf_under(store: &Store, parent: &PageRef<'_>, key: &[u8]) -> Result<PageId> {
+/// The child of the inner node `parent` whose range holds `key`.
+fn child_under(store: &Store, parent: &PageRef<'_>, key: &[u8]) -> Result<PageId> {
     let id = parent.id();
     let ci = node::child_index(parent, key).map_err(store.malformed(id))?;
     node::child(parent, ci).map_err(store.malformed(id))
