@@ -81,26 +81,26 @@ impl Checker<'_> {
             return Err(fail(format!("{tree}: non-root node {id} is empty")));
         }
         node::verify_heads(&page).map_err(&malformed)?;
-        let mut prev: Option<&[u8]> = lo;
+        let mut prev: Option<Vec<u8>> = lo.map(<[u8]>::to_vec);
         for i in 0..n {
             let key = node::key(&page, i).map_err(&malformed)?;
-            let in_order = match prev {
+            let in_order = match &prev {
                 None => true,
                 // The first key may equal the lower bound (a separator is <= its right subtree).
-                Some(p) if i == 0 => p <= key,
-                Some(p) => p < key,
+                Some(p) if i == 0 => key.cmp_bytes(p).is_ge(),
+                Some(p) => key.cmp_bytes(p).is_gt(),
             };
             if !in_order {
                 return Err(fail(format!(
                     "{tree}: keys out of order in page {id} at cell {i}"
                 )));
             }
-            if hi.is_some_and(|h| key >= h) {
+            if hi.is_some_and(|h| key.cmp_bytes(h).is_ge()) {
                 return Err(fail(format!(
                     "{tree}: key in page {id} cell {i} above its bound"
                 )));
             }
-            prev = Some(key);
+            prev = Some(key.to_vec());
         }
         if leaf {
             self.leaves

@@ -10,7 +10,8 @@
 //! | 38..40 | level: 0 for leaves, parent = child level + 1     |
 //! | 40..48 | leaves: right sibling (0 = none); internal nodes: leftmost child |
 //! | 48..56 | leaves: left sibling (0 = none); internal nodes: zero |
-//! | 56..   | slot array: per cell a u16 offset and a u32 key head, in key order |
+//! | 56..   | leaves: the stored key prefix (`s` bytes, see below)     |
+//! | 56+s.. | slot array: per cell a u16 offset and a u32 key head, in key order |
 //!
 //! Bytes 22..24 of the common page header hold the node's *shared prefix length* `p`: every
 //! key in the node starts with the same `p` bytes, and a slot's head is the four key bytes
@@ -19,6 +20,19 @@
 //! binary-search probe would read a cell; taken after the shared prefix they tell keys apart.
 //! `p` only shrinks when a key outside the prefix arrives (all heads are then rewritten) and is
 //! recomputed whenever the node is rebuilt (splits, merges, compaction); 0 is always valid.
+//!
+//! Bytes 24..26 hold the *stored prefix length* `s <= p` (prefix truncation): the first `s`
+//! bytes of every key are kept once, right after the node header (in the cache line a search
+//! reads first), and left out of the cells, whose key fields hold only the rest. A leaf of SQL rows repeats a table id, a type tag
+//! and the high bytes of the primary key in every cell (12 of 23 key bytes); an index leaf
+//! repeats 20 of 33. Keeping them once fits more entries in a page, so a table needs fewer pages
+//! and more of it stays in the buffer pool. A rebuild sets `s = p`; an insert of a key without
+//! the stored prefix rebuilds the node with a shorter one (or reports that it no longer fits, and
+//! the node splits). Nodes written before format version 5 have `s = 0` and full keys in their
+//! cells, and keep reading that way until they are next rebuilt. Accessors hand out keys as a
+//! [`NodeKey`] (the stored prefix and the cell's rest); [`collect_cells`] and the cell
+//! builders deal in whole cells, with full keys, so that splits and merges can move cells
+//! between nodes with different prefixes.
 //!
 //! Leaf cell: `key_len u16 | value_len u16 | key | value`. A value length of exactly `0x8000`
 //! marks a value stored in an overflow chain; the cell then ends with
@@ -44,6 +58,9 @@ pub(crate) const HEADER_END: usize = 56;
 /// Shared prefix length (u16), in the reserved part of the common page header so that the
 /// node header keeps its layout.
 const PREFIX_AT: usize = 22;
+/// Stored prefix length (u16): key bytes kept once at the end of the page instead of in
+/// every cell (see the module docs). Also in the reserved part of the common page header.
+const STORED_AT: usize = 24;
 /// A slot is the cell's offset (u16) followed by the key's *head*: the four bytes after the
 /// node's shared prefix, big endian, zero padded. Binary search compares heads inside the slot
 /// array and reads a cell only when heads are equal, so most probes touch one cache line.
@@ -98,6 +115,69 @@ pub(crate) enum ValueRef<'a> {
     Overflow { first: PageId, len: u64 },
 }
 
+/// A key as a node holds it: the node's stored prefix, then the bytes its cell keeps. Compares
+/// and copies like the whole key without assembling it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NodeKey<'a> {
+    prefix: &'a [u8],
+    rest: &'a [u8],
+}
+
+impl<'a> NodeKey<'a> {
+    pub fn len(self) -> usize {
+        self.prefix.len() + self.rest.len()
+    }
+
+    /// The whole key, copied.
+    pub fn to_vec(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        self.append_to(&mut out);
+        out
+    }
+
+    /// Appends the whole key to `out`.
+    pub fn append_to(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.prefix);
+        out.extend_from_slice(self.rest);
+    }
+
+    /// Replaces `out`'s contents with the whole key and returns them.
+    pub fn assemble(self, out: &mut Vec<u8>) -> &[u8] {
+        out.clear();
+        self.append_to(out);
+        out
+    }
+
+    /// Byte-order comparison with `other`, as if the key were whole.
+    pub fn cmp_bytes(self, other: &[u8]) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        if self.prefix.is_empty() {
+            return self.rest.cmp(other);
+        }
+        let n = self.prefix.len().min(other.len());
+        match self.prefix[..n].cmp(&other[..n]) {
+            Ordering::Equal if n < self.prefix.len() => Ordering::Greater,
+            Ordering::Equal => self.rest.cmp(&other[n..]),
+            unequal => unequal,
+        }
+    }
+
+    /// True if the key begins with `head`.
+    pub fn starts_with(self, head: &[u8]) -> bool {
+        if self.prefix.is_empty() {
+            return self.rest.starts_with(head);
+        }
+        let n = self.prefix.len().min(head.len());
+        self.prefix[..n] == head[..n]
+            && (head.len() <= self.prefix.len() || self.rest.starts_with(&head[n..]))
+    }
+
+    /// True if the key is `other`.
+    pub fn eq_bytes(self, other: &[u8]) -> bool {
+        self.len() == other.len() && self.starts_with(other)
+    }
+}
+
 pub(crate) fn init(buf: &mut [u8], id: PageId, level: u16) {
     let page_type = if level == 0 {
         PageType::Leaf
@@ -140,8 +220,28 @@ fn set_prefix_len(buf: &mut [u8], p: usize) {
     write_u16(buf, PREFIX_AT, p as u16);
 }
 
+/// Length of the key prefix kept once at the end of the page (see the module docs).
+pub(crate) fn stored_len(buf: &[u8]) -> usize {
+    read_u16(buf, STORED_AT) as usize
+}
+
+fn set_stored_len(buf: &mut [u8], s: usize) {
+    write_u16(buf, STORED_AT, s as u16);
+}
+
+/// The key bytes every cell leaves out: the [`stored_len`] bytes after the node header.
+fn stored_prefix(buf: &[u8]) -> NodeResult<&[u8]> {
+    buf.get(HEADER_END..HEADER_END + stored_len(buf))
+        .ok_or(Malformed("stored key prefix exceeds the page"))
+}
+
+/// First byte of the slot array: after the node header and the stored prefix.
+fn slots_at(buf: &[u8]) -> usize {
+    HEADER_END + stored_len(buf)
+}
+
 /// Length of the common prefix of `a` and `b`.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
@@ -185,7 +285,7 @@ pub(crate) fn set_leftmost(buf: &mut [u8], id: PageId) {
 pub(crate) fn validate_header(buf: &[u8]) -> NodeResult<()> {
     let n = nkeys(buf);
     let heap = heap_start(buf);
-    let slots_end = HEADER_END + n * SLOT_LEN;
+    let slots_end = slots_at(buf) + n * SLOT_LEN;
     if slots_end > buf.len() {
         return Err(Malformed("cell count exceeds page"));
     }
@@ -194,6 +294,12 @@ pub(crate) fn validate_header(buf: &[u8]) -> NodeResult<()> {
     }
     if frag(buf) > buf.len() - heap {
         return Err(Malformed("fragmented byte count exceeds heap"));
+    }
+    if stored_len(buf) > prefix_len(buf) {
+        return Err(Malformed("stored key prefix longer than the shared prefix"));
+    }
+    if !is_leaf(buf) && stored_len(buf) != 0 {
+        return Err(Malformed("internal node with a stored key prefix"));
     }
     let is_leaf_type = is_leaf(buf);
     if is_leaf_type != (level(buf) == 0) {
@@ -231,7 +337,7 @@ fn slot(buf: &[u8], i: usize) -> NodeResult<usize> {
     if i >= nkeys(buf) {
         return Err(Malformed("slot index out of range"));
     }
-    let at = HEADER_END + i * SLOT_LEN;
+    let at = slots_at(buf) + i * SLOT_LEN;
     let bytes = buf
         .get(at..at + SLOT_LEN)
         .ok_or(Malformed("slot beyond page"))?;
@@ -262,7 +368,24 @@ pub(crate) fn key_of(cell: &[u8], leaf: bool) -> &[u8] {
 
 /// The key of cell `i`. Cheaper than [`cell`]: only the key's bytes are bounds-checked, which
 /// is all a binary search needs.
-pub(crate) fn key(buf: &[u8], i: usize) -> NodeResult<&[u8]> {
+pub(crate) fn key(buf: &[u8], i: usize) -> NodeResult<NodeKey<'_>> {
+    Ok(NodeKey {
+        prefix: stored_prefix(buf)?,
+        rest: cell_key(buf, i)?,
+    })
+}
+
+/// The key of internal cell `i`, whole: internal nodes never store a prefix (see [`rebuild`]),
+/// so descents compare separators in place.
+pub(crate) fn internal_key(buf: &[u8], i: usize) -> NodeResult<&[u8]> {
+    if stored_len(buf) != 0 {
+        return Err(Malformed("internal node with a stored key prefix"));
+    }
+    cell_key(buf, i)
+}
+
+/// The key bytes cell `i` itself holds (without the stored prefix).
+fn cell_key(buf: &[u8], i: usize) -> NodeResult<&[u8]> {
     let off = slot(buf, i)?;
     let header = if is_leaf(buf) {
         LEAF_CELL_HEADER
@@ -288,7 +411,7 @@ pub(crate) fn head(key: &[u8], p: usize) -> u32 {
 }
 
 fn slot_head(buf: &[u8], i: usize) -> NodeResult<u32> {
-    let at = HEADER_END + i * SLOT_LEN + 2;
+    let at = slots_at(buf) + i * SLOT_LEN + 2;
     let bytes = buf.get(at..at + 4).ok_or(Malformed("slot beyond page"))?;
     Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
 }
@@ -296,6 +419,14 @@ fn slot_head(buf: &[u8], i: usize) -> NodeResult<u32> {
 fn write_slot(buf: &mut [u8], at: usize, offset: usize, key: &[u8], p: usize) {
     write_u16(buf, at, offset as u16);
     buf[at + 2..at + 6].copy_from_slice(&head(key, p).to_be_bytes());
+}
+
+/// The bytes of `first` (a node's first key) after its stored prefix up to the shared prefix
+/// length `p`: with the stored prefix, the `p` bytes every key of the node starts with.
+fn shared_tail<'a>(first: &NodeKey<'a>, p: usize) -> NodeResult<&'a [u8]> {
+    p.checked_sub(first.prefix.len())
+        .and_then(|n| first.rest.get(..n))
+        .ok_or(Malformed("key shorter than the node's shared prefix"))
 }
 
 /// Checks that every key has the node's shared prefix and every slot's head matches its
@@ -307,43 +438,74 @@ pub(crate) fn verify_heads(buf: &[u8]) -> NodeResult<()> {
         return Ok(());
     }
     let first = key(buf, 0)?;
-    let prefix = first
-        .get(..p)
-        .ok_or(Malformed("key shorter than the node's shared prefix"))?;
+    let tail = shared_tail(&first, p)?;
+    let skip = tail.len();
     for i in 0..n {
-        let k = key(buf, i)?;
-        if k.get(..p) != Some(prefix) {
+        let rest = cell_key(buf, i)?;
+        if rest.get(..skip) != Some(tail) {
             return Err(Malformed(
                 "key does not start with the node's shared prefix",
             ));
         }
-        if slot_head(buf, i)? != head(k, p) {
+        if slot_head(buf, i)? != head(rest, skip) {
             return Err(Malformed("slot key head does not match its cell"));
         }
     }
     Ok(())
 }
 
+/// Orders `target`'s first `p` bytes against the `p` bytes every key of the node starts with:
+/// the stored prefix, then `tail` (the rest of the first key's shared part).
+fn cmp_shared(stored: &[u8], tail: &[u8], p: usize, target: &[u8]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let t = &target[..p.min(target.len())];
+    let n = t.len().min(stored.len());
+    match t[..n].cmp(&stored[..n]) {
+        Ordering::Equal if t.len() <= stored.len() => {
+            if t.len() < p {
+                Ordering::Less
+            } else {
+                Ordering::Equal
+            }
+        }
+        Ordering::Equal => t[stored.len()..].cmp(tail),
+        unequal => unequal,
+    }
+}
+
 /// Binary search for `key`: `Ok(i)` if cell `i` has it, `Err(i)` for the insertion point.
 pub(crate) fn search(buf: &[u8], target: &[u8]) -> NodeResult<Result<usize, usize>> {
     let (mut lo, mut hi) = (0, nkeys(buf));
+    if hi == 0 {
+        return Ok(Err(0));
+    }
     let p = prefix_len(buf);
-    if p > 0 && hi > 0 {
-        // A target outside the shared prefix sorts before or after every key.
-        let prefix = key(buf, 0)?
-            .get(..p)
-            .ok_or(Malformed("key shorter than the node's shared prefix"))?;
-        match target[..p.min(target.len())].cmp(prefix) {
+    let stored = stored_prefix(buf)?;
+    let s = stored.len();
+    if s > p {
+        return Err(Malformed("stored key prefix longer than the shared prefix"));
+    }
+    if p > 0 {
+        // A target outside the shared prefix sorts before or after every key. With the whole
+        // shared prefix stored (the usual case) this reads no cell.
+        let tail = if s == p {
+            &[][..]
+        } else {
+            shared_tail(&key(buf, 0)?, p)?
+        };
+        match cmp_shared(stored, tail, p, target) {
             std::cmp::Ordering::Less => return Ok(Err(0)),
             std::cmp::Ordering::Greater => return Ok(Err(hi)),
             std::cmp::Ordering::Equal => {}
         }
     }
+    // The target has the node's first `p >= s` bytes: compare the rest with the cells' rest.
+    let rest = &target[s..];
     let target_head = head(target, p);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let order = match slot_head(buf, mid)?.cmp(&target_head) {
-            std::cmp::Ordering::Equal => key(buf, mid)?.cmp(target),
+            std::cmp::Ordering::Equal => cell_key(buf, mid)?.cmp(rest),
             unequal => unequal,
         };
         match order {
@@ -356,11 +518,13 @@ pub(crate) fn search(buf: &[u8], target: &[u8]) -> NodeResult<Result<usize, usiz
 }
 
 /// Decodes leaf cell `i` into its key and value reference.
-pub(crate) fn leaf_entry(buf: &[u8], i: usize) -> NodeResult<(&[u8], ValueRef<'_>)> {
-    let cell = cell(buf, i)?;
-    Ok(decode_leaf_cell(cell))
+pub(crate) fn leaf_entry(buf: &[u8], i: usize) -> NodeResult<(NodeKey<'_>, ValueRef<'_>)> {
+    let prefix = stored_prefix(buf)?;
+    let (rest, value) = decode_leaf_cell(cell(buf, i)?);
+    Ok((NodeKey { prefix, rest }, value))
 }
 
+/// Splits a leaf cell's bytes into the key bytes it holds and its value reference.
 pub(crate) fn decode_leaf_cell(cell: &[u8]) -> (&[u8], ValueRef<'_>) {
     let klen = read_u16(cell, 0) as usize;
     let key = &cell[LEAF_CELL_HEADER..LEAF_CELL_HEADER + klen];
@@ -411,7 +575,7 @@ pub(crate) fn child_index_before(buf: &[u8], target: &[u8]) -> NodeResult<usize>
 
 /// Free bytes, counting space reclaimable by compaction.
 pub(crate) fn free_space(buf: &[u8]) -> usize {
-    let slots_end = HEADER_END + nkeys(buf) * SLOT_LEN;
+    let slots_end = slots_at(buf) + nkeys(buf) * SLOT_LEN;
     heap_start(buf).saturating_sub(slots_end) + frag(buf)
 }
 
@@ -420,40 +584,75 @@ pub(crate) fn used(buf: &[u8]) -> usize {
     buf.len() - HEADER_END - free_space(buf)
 }
 
-/// Inserts `cell` as cell `idx`; returns false if it does not fit even after compaction.
+/// Inserts `cell` (a whole cell, full key) as cell `idx`; returns false if it does not fit
+/// even after compaction, leaving the node unchanged.
 pub(crate) fn insert_cell(buf: &mut [u8], idx: usize, cell: &[u8]) -> NodeResult<bool> {
     let n = nkeys(buf);
-    debug_assert!(idx <= n);
-    let needed = cell.len() + SLOT_LEN;
+    if idx > n {
+        return Err(Malformed("insert position beyond the last cell"));
+    }
+    let leaf = is_leaf(buf);
+    let new_key = key_of(cell, leaf);
+    let s = stored_len(buf);
+    if s > 0 && (n == 0 || !new_key.starts_with(stored_prefix(buf)?)) {
+        // The stored prefix must shrink: every cell grows, so lay the node out anew.
+        return relayout_with(buf, idx, cell);
+    }
+    let stored = cell.len() - s;
+    let needed = stored + SLOT_LEN;
     if free_space(buf) < needed {
         return Ok(false);
     }
-    let slots_end = HEADER_END + n * SLOT_LEN;
+    let slots_end = slots_at(buf) + n * SLOT_LEN;
     if heap_start(buf) - slots_end < needed {
-        compact(buf)?;
-        // A fragment count that overstated the free space shows up here.
-        if heap_start(buf).saturating_sub(slots_end) < needed {
-            return Err(Malformed(
-                "fragmented byte count exceeds the real free space",
-            ));
-        }
+        return relayout_with(buf, idx, cell);
     }
-    let new_key = key_of(cell, is_leaf(buf));
     let p = shrink_prefix(buf, new_key)?;
-    let heap = heap_start(buf) - cell.len();
-    buf[heap..heap + cell.len()].copy_from_slice(cell);
+    let heap = heap_start(buf) - stored;
+    write_stored_cell(&mut buf[heap..heap + stored], cell, s, leaf);
     set_heap_start(buf, heap);
-    let at = HEADER_END + idx * SLOT_LEN;
+    let at = slots_at(buf) + idx * SLOT_LEN;
     buf.copy_within(at..slots_end, at + SLOT_LEN);
-    write_slot(buf, at, heap, new_key, p);
+    write_slot(buf, at, heap, &new_key[s..], p - s);
     set_nkeys(buf, n + 1);
     Ok(true)
 }
 
+/// Inserts `cell` by rebuilding the node with all its cells (compacting the heap and fitting
+/// the stored prefix to the new key set); returns false, unchanged, if they do not fit.
+fn relayout_with(buf: &mut [u8], idx: usize, cell: &[u8]) -> NodeResult<bool> {
+    let mut cells = collect_cells(buf)?;
+    cells.insert(idx, cell.to_vec());
+    if layout_size(&cells, is_leaf(buf)) > buf.len() - HEADER_END {
+        return Ok(false);
+    }
+    if rebuild(buf, &cells) {
+        Ok(true)
+    } else {
+        Err(Malformed(
+            "cells do not fit the page they were measured for",
+        ))
+    }
+}
+
+/// Writes whole cell `cell` into `dst` without the first `s` bytes of its key.
+fn write_stored_cell(dst: &mut [u8], cell: &[u8], s: usize, leaf: bool) {
+    let header = if leaf {
+        LEAF_CELL_HEADER
+    } else {
+        INTERNAL_CELL_HEADER
+    };
+    let klen = read_u16(cell, 0) as usize;
+    write_u16(dst, 0, (klen - s) as u16);
+    dst[2..header].copy_from_slice(&cell[2..header]);
+    dst[header..].copy_from_slice(&cell[header + s..]);
+}
+
 /// Makes the node's shared prefix one that `new_key` has too, rewriting every head if it has
-/// to shrink, and returns it.
+/// to shrink, and returns it. `new_key` has the node's stored prefix.
 fn shrink_prefix(buf: &mut [u8], new_key: &[u8]) -> NodeResult<usize> {
     let p = prefix_len(buf);
+    let s = stored_len(buf);
     if p == 0 {
         return Ok(0);
     }
@@ -461,13 +660,15 @@ fn shrink_prefix(buf: &mut [u8], new_key: &[u8]) -> NodeResult<usize> {
     let shared = if n == 0 {
         0
     } else {
-        common_prefix(key(buf, 0)?, new_key).min(p)
+        let first = cell_key(buf, 0)?;
+        s + common_prefix(first, &new_key[s..]).min(p - s)
     };
     if shared < p {
         set_prefix_len(buf, shared);
+        let base = slots_at(buf);
         for i in 0..n {
-            let at = HEADER_END + i * SLOT_LEN;
-            let h = head(key(buf, i)?, shared);
+            let at = base + i * SLOT_LEN;
+            let h = head(cell_key(buf, i)?, shared - s);
             buf[at + 2..at + 6].copy_from_slice(&h.to_be_bytes());
         }
     }
@@ -479,8 +680,8 @@ pub(crate) fn remove_cell(buf: &mut [u8], idx: usize) -> NodeResult<()> {
     let n = nkeys(buf);
     let off = slot(buf, idx)?;
     let len = cell_len_at(buf, off)?;
-    let at = HEADER_END + idx * SLOT_LEN;
-    let slots_end = HEADER_END + n * SLOT_LEN;
+    let at = slots_at(buf) + idx * SLOT_LEN;
+    let slots_end = slots_at(buf) + n * SLOT_LEN;
     buf.copy_within(at + SLOT_LEN..slots_end, at);
     set_nkeys(buf, n - 1);
     if off == heap_start(buf) {
@@ -491,60 +692,84 @@ pub(crate) fn remove_cell(buf: &mut [u8], idx: usize) -> NodeResult<()> {
     Ok(())
 }
 
-/// Rewrites the heap without gaps.
-fn compact(buf: &mut [u8]) -> NodeResult<()> {
-    let cells = collect_cells(buf)?;
-    // Check before touching the page: a failed rebuild would leave the node empty.
-    if cells_size(&cells) > buf.len() - HEADER_END {
-        return Err(Malformed(
-            "cells overlap: they do not fit the page when compacted",
-        ));
-    }
-    if rebuild(buf, &cells) {
-        Ok(())
-    } else {
-        Err(Malformed(
-            "cells overlap: they do not fit the page when compacted",
-        ))
-    }
-}
-
-/// Copies out every cell in order.
+/// Copies out every cell in order, whole: with the stored prefix put back into its key.
 pub(crate) fn collect_cells(buf: &[u8]) -> NodeResult<Vec<Vec<u8>>> {
+    let prefix = stored_prefix(buf)?;
+    let header = if is_leaf(buf) {
+        LEAF_CELL_HEADER
+    } else {
+        INTERNAL_CELL_HEADER
+    };
     (0..nkeys(buf))
-        .map(|i| cell(buf, i).map(<[u8]>::to_vec))
+        .map(|i| {
+            let cell = cell(buf, i)?;
+            if prefix.is_empty() {
+                return Ok(cell.to_vec());
+            }
+            let klen = read_u16(cell, 0) as usize + prefix.len();
+            let klen = u16::try_from(klen).map_err(|_| Malformed("key too long"))?;
+            let mut whole = Vec::with_capacity(cell.len() + prefix.len());
+            whole.extend_from_slice(&klen.to_le_bytes());
+            whole.extend_from_slice(&cell[2..header]);
+            whole.extend_from_slice(prefix);
+            whole.extend_from_slice(&cell[header..]);
+            Ok(whole)
+        })
         .collect()
 }
 
-/// Replaces all cells, keeping the node's header fields. Returns false if they do not fit
-/// (the node is then left empty).
-pub(crate) fn rebuild<C: AsRef<[u8]>>(buf: &mut [u8], cells: &[C]) -> bool {
-    let size = buf.len();
-    let leaf = is_leaf(buf);
-    set_nkeys(buf, 0);
-    set_heap_start(buf, size);
-    set_frag(buf, 0);
-    // Cells come in key order, so the first and last keys' common prefix is everyone's.
-    let p = match (cells.first(), cells.last()) {
+/// The prefix all `cells` (whole, in key order) share: the first and last keys' common prefix
+/// is everyone's.
+fn common_of<C: AsRef<[u8]>>(cells: &[C], leaf: bool) -> usize {
+    match (cells.first(), cells.last()) {
         (Some(a), Some(b)) => {
             common_prefix(key_of(a.as_ref(), leaf), key_of(b.as_ref(), leaf)).min(u16::MAX as usize)
         }
         _ => 0,
+    }
+}
+
+/// Replaces all cells (whole, in key order), keeping the node's header fields; a leaf stores
+/// their common key prefix once. Returns false if they do not fit (the node is then left
+/// empty).
+///
+/// Internal nodes keep whole keys: the separator a child's split pushes up may lie anywhere in
+/// the node's key range, outside the prefix its current keys share, and a node on a writer's
+/// path must know in advance that such an insert fits ([`prefix_growth`] answers that for a
+/// leaf, whose insert key is known). Internal nodes are few; the bytes are in the leaves.
+pub(crate) fn rebuild<C: AsRef<[u8]>>(buf: &mut [u8], cells: &[C]) -> bool {
+    let size = buf.len();
+    let leaf = is_leaf(buf);
+    let empty = |buf: &mut [u8]| {
+        set_nkeys(buf, 0);
+        set_heap_start(buf, size);
+        set_frag(buf, 0);
+        set_prefix_len(buf, 0);
+        set_stored_len(buf, 0);
     };
-    set_prefix_len(buf, p);
+    empty(buf);
+    let p = common_of(cells, leaf);
+    let s = if leaf { p } else { 0 };
+    if s > size - HEADER_END {
+        return false;
+    }
     let mut heap = size;
-    let mut slot_at = HEADER_END;
+    if let Some(first) = cells.first() {
+        buf[HEADER_END..HEADER_END + s].copy_from_slice(&key_of(first.as_ref(), leaf)[..s]);
+    }
+    set_prefix_len(buf, p);
+    set_stored_len(buf, s);
+    let mut slot_at = HEADER_END + s;
     for cell in cells {
         let cell = cell.as_ref();
-        if heap < slot_at + SLOT_LEN + cell.len() {
-            set_nkeys(buf, 0);
-            set_heap_start(buf, size);
-            set_prefix_len(buf, 0);
+        let stored = cell.len() - s;
+        if heap < slot_at + SLOT_LEN + stored {
+            empty(buf);
             return false;
         }
-        heap -= cell.len();
-        buf[heap..heap + cell.len()].copy_from_slice(cell);
-        write_slot(buf, slot_at, heap, key_of(cell, leaf), p);
+        heap -= stored;
+        write_stored_cell(&mut buf[heap..heap + stored], cell, s, leaf);
+        write_slot(buf, slot_at, heap, &key_of(cell, leaf)[s..], p - s);
         slot_at += SLOT_LEN;
     }
     // Zero the gap so stale bytes never reach disk.
@@ -554,14 +779,65 @@ pub(crate) fn rebuild<C: AsRef<[u8]>>(buf: &mut [u8], cells: &[C]) -> bool {
     true
 }
 
-/// Bytes one cell needs in a node (cell plus slot).
+/// Bytes one whole cell needs in a node without stored prefix (cell plus slot).
 pub(crate) fn cell_size(cell: &[u8]) -> usize {
     cell.len() + SLOT_LEN
 }
 
-/// Bytes a list of cells needs in a node (cells plus slots).
+/// Bytes a list of whole cells needs in a node without stored prefix (cells plus slots).
 pub(crate) fn cells_size<C: AsRef<[u8]>>(cells: &[C]) -> usize {
     cells.iter().map(|c| cell_size(c.as_ref())).sum()
+}
+
+/// Bytes [`rebuild`] needs for `cells` (whole, in key order): cells and slots, and in a leaf
+/// each cell without the common key prefix, which is stored once.
+pub(crate) fn layout_size<C: AsRef<[u8]>>(cells: &[C], leaf: bool) -> usize {
+    RunSizes::new(cells, leaf).of(0, cells.len())
+}
+
+/// Exact bytes runs of consecutive whole cells need in one node, for choosing split points:
+/// prefix sums of the whole sizes, less the common key prefix a leaf stores once.
+pub(crate) struct RunSizes<'c, C> {
+    cells: &'c [C],
+    sums: Vec<usize>,
+    leaf: bool,
+}
+
+impl<'c, C: AsRef<[u8]>> RunSizes<'c, C> {
+    pub fn new(cells: &'c [C], leaf: bool) -> RunSizes<'c, C> {
+        let mut sums = Vec::with_capacity(cells.len() + 1);
+        sums.push(0);
+        for cell in cells {
+            sums.push(sums[sums.len() - 1] + cell_size(cell.as_ref()));
+        }
+        RunSizes { cells, sums, leaf }
+    }
+
+    /// Bytes of `cells[a..b]`.
+    pub fn of(&self, a: usize, b: usize) -> usize {
+        if a >= b {
+            return 0;
+        }
+        let whole = self.sums[b] - self.sums[a];
+        if !self.leaf {
+            return whole;
+        }
+        let first = key_of(self.cells[a].as_ref(), true);
+        let last = key_of(self.cells[b - 1].as_ref(), true);
+        whole - common_prefix(first, last) * (b - a - 1)
+    }
+}
+
+/// Bytes beyond its own cell that inserting `key` into a node costs: a key without the whole
+/// stored prefix shrinks it, and every cell takes back the bytes it no longer shares.
+/// Callers that must know an insert fits before they start (a writer releasing the latches
+/// above a leaf) add this to the cell's size.
+pub(crate) fn prefix_growth(buf: &[u8], key: &[u8]) -> usize {
+    let Ok(prefix) = stored_prefix(buf) else {
+        // A damaged node: claim no room, so the writer keeps its parent; the insert reports it.
+        return buf.len();
+    };
+    (prefix.len() - common_prefix(prefix, key)) * nkeys(buf)
 }
 
 /// Encodes a leaf cell with an inline value (shorter than 32 KiB; callers keep inline cells
@@ -609,6 +885,7 @@ pub(crate) fn shortest_separator(left: &[u8], right: &[u8]) -> Vec<u8> {
 pub(crate) fn copy_body(src: &[u8], dst: &mut [u8]) {
     dst[page::PAGE_HEADER_LEN..].copy_from_slice(&src[page::PAGE_HEADER_LEN..]);
     set_prefix_len(dst, prefix_len(src));
+    set_stored_len(dst, stored_len(src));
     let page_type = if level(src) == 0 {
         PageType::Leaf
     } else {
@@ -635,13 +912,15 @@ mod tests {
             let idx = search(&buf, &[k]).unwrap().unwrap_err();
             assert!(insert_cell(&mut buf, idx, &cell).unwrap());
         }
-        let keys: Vec<u8> = (0..nkeys(&buf)).map(|i| key(&buf, i).unwrap()[0]).collect();
+        let keys: Vec<u8> = (0..nkeys(&buf))
+            .map(|i| key(&buf, i).unwrap().to_vec()[0])
+            .collect();
         assert_eq!(keys, vec![1, 3, 5, 9]);
         assert_eq!(search(&buf, &[5]).unwrap(), Ok(2));
         remove_cell(&mut buf, 1).unwrap();
         assert_eq!(search(&buf, &[3]).unwrap(), Err(1));
         let (k, v) = leaf_entry(&buf, 1).unwrap();
-        assert_eq!((k, v), (&[5u8][..], ValueRef::Inline(&[5u8; 10])));
+        assert_eq!((k.to_vec(), v), (vec![5u8], ValueRef::Inline(&[5u8; 10])));
     }
 
     #[test]
@@ -720,13 +999,18 @@ mod tests {
             assert_eq!(search(&buf, &prefixed(i)).unwrap(), Ok((i - 100) as usize));
         }
         assert_eq!(search(&buf, &outsider).unwrap(), Ok(60));
-        // An empty node forgets its prefix on the next insert.
+        // An emptied node takes the prefix of what arrives next.
         while nkeys(&buf) > 0 {
             remove_cell(&mut buf, 0).unwrap();
         }
         assert!(insert_cell(&mut buf, 0, &leaf_cell_inline(b"zz", b"")).unwrap());
-        assert_eq!(prefix_len(&buf), 0);
         assert_eq!(search(&buf, b"zz").unwrap(), Ok(0));
+        assert!(insert_cell(&mut buf, 0, &leaf_cell_inline(b"az", b"")).unwrap());
+        assert_eq!(prefix_len(&buf), 0);
+        assert_eq!(search(&buf, b"az").unwrap(), Ok(0));
+        assert_eq!(search(&buf, b"zz").unwrap(), Ok(1));
+        validate_header(&buf).unwrap();
+        verify_heads(&buf).unwrap();
     }
 
     #[test]
@@ -753,5 +1037,172 @@ mod tests {
         set_prefix_len(&mut buf, 1);
         // The prefix fits, but the slot head was taken at byte 0.
         assert!(verify_heads(&buf).is_err());
+    }
+
+    fn keys_of(buf: &[u8]) -> Vec<Vec<u8>> {
+        (0..nkeys(buf))
+            .map(|i| key(buf, i).unwrap().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn test_leaf_stores_the_shared_prefix_once() {
+        let mut buf = leaf();
+        let cells: Vec<Vec<u8>> = (0..50)
+            .map(|i| leaf_cell_inline(&prefixed(i), b"value"))
+            .collect();
+        assert!(rebuild(&mut buf, &cells));
+        let p = prefixed(0).len() - 2;
+        assert_eq!((prefix_len(&buf), stored_len(&buf)), (p, p));
+        // Every cell is `p` bytes shorter; the prefix is stored once.
+        assert_eq!(used(&buf), cells_size(&cells) - 49 * p);
+        assert_eq!(used(&buf), layout_size(&cells, true));
+        // Cells come back whole, keys compare whole, and a search finds each key.
+        assert_eq!(collect_cells(&buf).unwrap(), cells);
+        for i in 0..50u32 {
+            let (k, v) = leaf_entry(&buf, i as usize).unwrap();
+            assert_eq!(k.to_vec(), prefixed(i));
+            assert_eq!(v, ValueRef::Inline(b"value"));
+            assert!(k.eq_bytes(&prefixed(i)));
+            assert!(k.starts_with(&prefixed(i)[..3]));
+            assert!(k.starts_with(&prefixed(i)[..p + 1]));
+            assert!(!k.starts_with(b"u"));
+            assert_eq!(k.cmp_bytes(&prefixed(i)), std::cmp::Ordering::Equal);
+            assert_eq!(k.cmp_bytes(b"t"), std::cmp::Ordering::Greater);
+            assert_eq!(k.cmp_bytes(&prefixed(i + 1)), std::cmp::Ordering::Less);
+            assert_eq!(search(&buf, &prefixed(i)).unwrap(), Ok(i as usize));
+        }
+        verify_heads(&buf).unwrap();
+        validate_header(&buf).unwrap();
+    }
+
+    #[test]
+    fn test_key_without_the_stored_prefix_relays_the_node_out_or_does_not_fit() {
+        let mut buf = leaf();
+        // Values sized so that the node is nearly full with its prefix stored once.
+        let mut cells: Vec<Vec<u8>> = Vec::new();
+        let mut i = 0;
+        loop {
+            let cell = leaf_cell_inline(&prefixed(i), &[1u8; 40]);
+            let mut next = cells.clone();
+            next.push(cell);
+            if layout_size(&next, true) > 4096 - HEADER_END - 30 {
+                break;
+            }
+            cells = next;
+            i += 1;
+        }
+        assert!(rebuild(&mut buf, &cells));
+        let n = nkeys(&buf);
+        // A key sharing only the table byte: every cell would take its prefix back.
+        let outsider = b"t\x01".to_vec();
+        let growth = prefix_growth(&buf, &outsider);
+        assert_eq!(growth, n * (stored_len(&buf) - 1));
+        let cell = leaf_cell_inline(&outsider, b"x");
+        assert!(free_space(&buf) >= cell_size(&cell));
+        assert!(free_space(&buf) < cell_size(&cell) + growth);
+        let before = buf.clone();
+        assert!(!insert_cell(&mut buf, n, &cell).unwrap());
+        assert_eq!(buf, before, "a refused insert leaves the node as it was");
+        // After room is made, the same insert relays the node out with a one-byte prefix.
+        let mut few = leaf();
+        assert!(rebuild(&mut few, &cells[..10]));
+        assert!(free_space(&few) >= cell_size(&cell) + prefix_growth(&few, &outsider));
+        assert!(insert_cell(&mut few, 10, &cell).unwrap());
+        assert_eq!(stored_len(&few), 1);
+        let mut expected: Vec<Vec<u8>> = (0..10).map(prefixed).collect();
+        expected.push(outsider.clone());
+        assert_eq!(keys_of(&few), expected);
+        verify_heads(&few).unwrap();
+        // A key sharing the prefix costs no more than its own cell.
+        assert_eq!(prefix_growth(&few, &prefixed(3)), 0);
+    }
+
+    #[test]
+    fn test_legacy_leaf_with_whole_keys_reads_and_converts_on_rebuild() {
+        // A node as format 4 wrote it: whole keys in the cells, a shared prefix for the heads
+        // only, nothing stored at the end of the page.
+        let mut buf = leaf();
+        let keys: Vec<Vec<u8>> = (0..20).map(prefixed).collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert!(insert_cell(&mut buf, i, &leaf_cell_inline(k, b"v")).unwrap());
+        }
+        let p = prefixed(0).len() - 2;
+        set_prefix_len(&mut buf, p);
+        for (i, k) in keys.iter().enumerate() {
+            let at = HEADER_END + i * SLOT_LEN;
+            buf[at + 2..at + 6].copy_from_slice(&head(k, p).to_be_bytes());
+        }
+        assert_eq!(stored_len(&buf), 0);
+        verify_heads(&buf).unwrap();
+        assert_eq!(keys_of(&buf), keys);
+        assert_eq!(search(&buf, &prefixed(7)).unwrap(), Ok(7));
+        // Inserts keep the layout; a compaction (here: after a removal fragments the heap)
+        // rebuilds the node with its prefix stored.
+        let extra = {
+            let mut k = prefixed(7);
+            k.push(1);
+            k
+        };
+        assert!(insert_cell(&mut buf, 8, &leaf_cell_inline(&extra, b"w")).unwrap());
+        assert_eq!(stored_len(&buf), 0);
+        let all = collect_cells(&buf).unwrap();
+        assert!(rebuild(&mut buf, &all));
+        // Keys 0..133 differ in their last byte only.
+        assert_eq!(stored_len(&buf), p + 1);
+        assert_eq!(collect_cells(&buf).unwrap(), all);
+        assert_eq!(search(&buf, &extra).unwrap(), Ok(8));
+    }
+
+    #[test]
+    fn test_damaged_stored_prefix_is_malformed_not_a_panic() {
+        let mut buf = leaf();
+        let cells: Vec<Vec<u8>> = (0..5)
+            .map(|i| leaf_cell_inline(&prefixed(i), b""))
+            .collect();
+        assert!(rebuild(&mut buf, &cells));
+        // Longer than the shared prefix.
+        let p = prefix_len(&buf);
+        set_stored_len(&mut buf, p + 1);
+        assert!(validate_header(&buf).is_err());
+        assert!(search(&buf, &prefixed(1)).is_err());
+        // Longer than the page.
+        set_stored_len(&mut buf, 60_000);
+        assert!(key(&buf, 0).is_err());
+        assert!(leaf_entry(&buf, 0).is_err());
+        assert!(collect_cells(&buf).is_err());
+        assert!(search(&buf, &prefixed(1)).is_err());
+        assert!(insert_cell(&mut buf, 0, &leaf_cell_inline(b"a", b"")).is_err());
+        assert_eq!(prefix_growth(&buf, b"a"), buf.len());
+        // Internal nodes keep whole keys: a stored prefix there is damage.
+        let mut inner = vec![0u8; 4096];
+        init(&mut inner, 4, 1);
+        let cells: Vec<Vec<u8>> = (0..5).map(|i| internal_cell(&prefixed(i), 7)).collect();
+        assert!(rebuild(&mut inner, &cells));
+        assert_eq!(stored_len(&inner), 0);
+        assert_eq!(internal_key(&inner, 2).unwrap(), prefixed(2).as_slice());
+        set_stored_len(&mut inner, 1);
+        assert!(validate_header(&inner).is_err());
+        assert!(internal_key(&inner, 2).is_err());
+    }
+
+    #[test]
+    fn test_run_sizes_match_the_layout_of_every_run() {
+        let cells: Vec<Vec<u8>> = (0..40u32)
+            .map(|i| leaf_cell_inline(&prefixed(i * 300), &vec![0u8; (i % 7) as usize]))
+            .collect();
+        let sizes = RunSizes::new(&cells, true);
+        for a in 0..cells.len() {
+            for b in a + 1..=cells.len() {
+                let mut buf = leaf();
+                assert!(rebuild(&mut buf, &cells[a..b]));
+                assert_eq!(sizes.of(a, b), used(&buf), "run {a}..{b}");
+            }
+        }
+        let internal: Vec<Vec<u8>> = (0..5).map(|i| internal_cell(&prefixed(i), 9)).collect();
+        assert_eq!(
+            RunSizes::new(&internal, false).of(0, 5),
+            cells_size(&internal)
+        );
     }
 }

@@ -10,7 +10,8 @@
 //! | 20     | page type  | [`PageType`]                                       |
 //! | 21     | reserved   | zero                                               |
 //! | 22..24 | prefix len | B+ tree nodes: key bytes all cells share (`node`)  |
-//! | 24..32 | reserved   | zero                                               |
+//! | 24..26 | stored len | B+ tree leaves: shared key bytes kept once (`node`) |
+//! | 26..32 | reserved   | zero                                               |
 //!
 //! The checksum is computed when a page is written back and verified on every read from disk,
 //! so a flipped bit, a zeroed page or a page written to the wrong offset is reported as

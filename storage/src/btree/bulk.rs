@@ -115,7 +115,11 @@ where
             allocated.extend(store.walk_overflow(first, len as u64, None)?);
             node::leaf_cell_overflow(key, first, len)
         };
-        if !cells.is_empty() && node::cells_size(&cells) + cell.len() + 2 > target {
+        // Exact bytes with the new cell: each cell leaves out the prefix the leaf's keys share
+        // (keys ascend, so the first and the new key's common prefix is everyone's).
+        let packed = node::cells_size(&cells) + node::cell_size(&cell)
+            - node::common_prefix(&first_key, key) * cells.len();
+        if !cells.is_empty() && packed > target {
             flush_leaf(&mut cells, &first_key, allocated)?;
         }
         if cells.is_empty() {

@@ -132,7 +132,7 @@ impl Tree {
             if pos < leaf.len() {
                 let (k, v) = leaf.entry(pos)?;
                 let i = order[j];
-                if k == keys[i].as_ref() {
+                if k.eq_bytes(keys[i].as_ref()) {
                     let mut value = Vec::new();
                     leaf.value_into(v, &mut value)?;
                     out[i] = Some(value);

@@ -95,7 +95,7 @@ impl Side {
         }
     }
 
-    fn entry(&self, i: usize) -> Result<(&[u8], &[u8])> {
+    fn entry(&self, i: usize) -> Result<(node::NodeKey<'_>, &[u8])> {
         let (key, value) = node::leaf_entry(&self.page, i)
             .map_err(|m| StorageError::Integrity(format!("copied leaf is malformed: {}", m.0)))?;
         let value = match value {
@@ -224,7 +224,7 @@ impl Side {
             };
             if let Some(cell) = fence_cell {
                 fence = Some(
-                    node::key(&page, cell)
+                    node::internal_key(&page, cell)
                         .map_err(store.malformed(id))?
                         .to_vec(),
                 );
@@ -350,26 +350,26 @@ impl Range {
         };
         let within = match (dir, bound) {
             (_, Bound::Unbounded) => true,
-            (Direction::Forward, Bound::Included(end)) => key <= end.as_slice(),
-            (Direction::Forward, Bound::Excluded(end)) => key < end.as_slice(),
-            (Direction::Backward, Bound::Included(start)) => key >= start.as_slice(),
-            (Direction::Backward, Bound::Excluded(start)) => key > start.as_slice(),
+            (Direction::Forward, Bound::Included(end)) => key.cmp_bytes(end).is_le(),
+            (Direction::Forward, Bound::Excluded(end)) => key.cmp_bytes(end).is_lt(),
+            (Direction::Backward, Bound::Included(start)) => key.cmp_bytes(start).is_ge(),
+            (Direction::Backward, Bound::Excluded(start)) => key.cmp_bytes(start).is_gt(),
         };
         let crossed = met.as_ref().is_some_and(|m| match dir {
-            Direction::Forward => key >= m.as_slice(),
-            Direction::Backward => key <= m.as_slice(),
+            Direction::Forward => key.cmp_bytes(m).is_ge(),
+            Direction::Backward => key.cmp_bytes(m).is_le(),
         });
         if !within || crossed {
             self.finished = true;
             return None;
         }
+        // The key is yielded from this side's last-key buffer, where the node's stored
+        // prefix and the cell's rest are put together.
         let last = match dir {
             Direction::Forward => &mut self.front_last,
             Direction::Backward => &mut self.back_last,
         };
-        let last = last.get_or_insert_with(Vec::new);
-        last.clear();
-        last.extend_from_slice(key);
+        let key = key.assemble(last.get_or_insert_with(Vec::new));
         Some(Ok((key, value)))
     }
 }

@@ -53,7 +53,7 @@ impl LeafView<'_> {
     }
 
     /// Cell `i`'s key and value reference.
-    pub fn entry(&self, i: usize) -> Result<(&[u8], node::ValueRef<'_>)> {
+    pub fn entry(&self, i: usize) -> Result<(node::NodeKey<'_>, node::ValueRef<'_>)> {
         node::leaf_entry(self.page, i).map_err(self.store.malformed(self.id))
     }
 
@@ -105,7 +105,7 @@ fn fence_key<'p>(
         Fence::Open => Ok(None),
         Fence::Cell { depth, cell } => {
             let page = &path[depth].page;
-            node::key(page, cell)
+            node::internal_key(page, cell)
                 .map(Some)
                 .map_err(store.malformed(page.id()))
         }

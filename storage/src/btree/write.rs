@@ -99,10 +99,11 @@ impl<'a> WriteCtx<'a> {
     }
 }
 
-fn is_safe(limits: &Limits, buf: &[u8], op: Op) -> bool {
+fn is_safe(limits: &Limits, buf: &[u8], key: &[u8], op: Op) -> bool {
     // Room for the largest cell and its slot: one split below can add at most that here, and a
-    // separator replaced here after a redistribution below is at most that large.
-    let largest = limits.max_cell + node::SLOT_LEN;
+    // separator replaced here after a redistribution below is at most that large. A leaf also
+    // needs room for the prefix bytes its cells take back if `key` lacks some of them.
+    let largest = limits.max_cell + node::SLOT_LEN + node::prefix_growth(buf, key);
     let room = node::free_space(buf) >= largest;
     match op {
         Op::Insert => room,
@@ -126,7 +127,7 @@ fn descend<'a>(store: &'a Store, root: PageId, key: &[u8], op: Op) -> Result<Vec
         let level = node::level(&top.page) - 1;
         top.ci = ci;
         let child = store.write_node(child_id, Some(level))?;
-        if is_safe(&store.limits, &child, op) {
+        if is_safe(&store.limits, &child, key, op) {
             path.clear();
         }
         path.push(Step { page: child, ci: 0 });
@@ -165,21 +166,28 @@ fn split_point(store: &Store, id: PageId, cells: &[Vec<u8>], keep_right: usize) 
 }
 
 /// The split of leaf cells into two nodes of `capacity` bytes that is closest to even, if any.
+/// Sizes are exact: each node stores its cells' common key prefix once.
 fn balanced_split(cells: &[Vec<u8>], capacity: usize) -> Option<usize> {
-    let total = node::cells_size(cells);
-    let mut left = 0;
+    let sizes = node::RunSizes::new(cells, true);
     let mut best: Option<(usize, usize)> = None;
-    for (i, cell) in cells.iter().enumerate().take(cells.len() - 1) {
-        left += node::cell_size(cell);
-        let right = total - left;
+    for at in 1..cells.len() {
+        let (left, right) = (sizes.of(0, at), sizes.of(at, cells.len()));
         if left <= capacity && right <= capacity {
             let imbalance = left.abs_diff(right);
             if best.is_none_or(|(_, b)| imbalance < b) {
-                best = Some((i + 1, imbalance));
+                best = Some((at, imbalance));
             }
         }
     }
     best.map(|(at, _)| at)
+}
+
+/// Where to split leaf cells that overflow one node into two that fit. Splitting by whole
+/// cell sizes could leave a half too large once the halves' prefixes are stored, so the split
+/// is chosen on exact sizes; none fitting can only come from a damaged node.
+fn leaf_split_point(store: &Store, id: PageId, cells: &[Vec<u8>]) -> Result<usize> {
+    balanced_split(cells, store.limits.usable)
+        .ok_or_else(|| store.corruption(id, "leaf cells fit no split into two nodes"))
 }
 
 /// Where a leaf sits under its parent: the parent's id, the child index the descent took, and
@@ -275,16 +283,13 @@ fn shift_to_sibling<'a>(
 /// Cut points that divide `cells` into three runs of about equal bytes, each fitting
 /// `capacity`, if there are such.
 fn three_way_split(cells: &[Vec<u8>], capacity: usize) -> Option<(usize, usize)> {
-    let total = node::cells_size(cells);
-    let mut prefix = Vec::with_capacity(cells.len() + 1);
-    prefix.push(0);
-    for cell in cells {
-        prefix.push(prefix[prefix.len() - 1] + node::cell_size(cell));
-    }
-    let first = (1..cells.len()).find(|&i| prefix[i] >= total / 3)?;
-    let second = (first + 1..cells.len()).find(|&i| prefix[i] >= 2 * total / 3)?;
-    let fits = |a: usize, b: usize| prefix[b] - prefix[a] <= capacity;
-    (fits(0, first) && fits(first, second) && fits(second, cells.len())).then_some((first, second))
+    let sizes = node::RunSizes::new(cells, true);
+    let n = cells.len();
+    let total = sizes.of(0, n);
+    let first = (1..n).find(|&i| sizes.of(0, i) >= total / 3)?;
+    let second = (first + 1..n).find(|&i| sizes.of(0, i) >= 2 * total / 3)?;
+    let fits = |a: usize, b: usize| sizes.of(a, b) <= capacity;
+    (fits(0, first) && fits(first, second) && fits(second, n)).then_some((first, second))
 }
 
 /// B*-tree split: when a full leaf's sibling is full too, the two leaves and the new cell are
@@ -443,7 +448,9 @@ fn prepare_insert<'a>(
         Ok(i) => node::cell_size(node::cell(leaf, i).map_err(store.malformed(id))?),
         Err(_) => 0,
     };
-    if node::free_space(leaf) + freed_by_replace < node::cell_size(cell) {
+    if node::free_space(leaf) + freed_by_replace
+        < node::cell_size(cell) + node::prefix_growth(leaf, key)
+    {
         ctx.reserve(store, path.len() + 1)?;
     }
     Ok(path)
@@ -478,7 +485,7 @@ fn split_leaf<'a>(
     let at = if appending {
         cells.len() - 1
     } else {
-        split_point(store, node_id, &cells, 0)?
+        leaf_split_point(store, node_id, &cells)?
     };
     let (left, right) = cells.split_at(at);
     let sep = node::shortest_separator(
@@ -664,12 +671,12 @@ fn rebalance<'a>(
     let leaf = child_level == 0;
     let mut all = left_cells;
     if !leaf {
-        let sep = node::key(&parent.page, sep_idx).map_err(store.malformed(parent_id))?;
+        let sep = node::internal_key(&parent.page, sep_idx).map_err(store.malformed(parent_id))?;
         all.push(node::internal_cell(sep, node::leftmost(right)));
     }
     all.extend(right_cells);
 
-    if node::cells_size(&all) <= store.limits.usable {
+    if node::layout_size(&all, leaf) <= store.limits.usable {
         // Merge right into left and drop the separator between them. The leaf beyond `right`
         // is latched before anything changes.
         let far_right = if leaf { node::right(right) } else { 0 };
@@ -704,7 +711,7 @@ fn rebalance<'a>(
 
     // Redistribute: split the combined cells evenly and replace the separator.
     let new_sep = if leaf {
-        let at = split_point(store, left_id, &all, 0)?;
+        let at = leaf_split_point(store, left_id, &all)?;
         rebuild(store, left, &all[..at])?;
         rebuild(store, right, &all[at..])?;
         node::shortest_separator(

@@ -546,7 +546,7 @@ impl MvccStore {
                             keys::record_kind(record)?,
                             WriteKind::Put | WriteKind::Delete
                         ) {
-                            out[base + j] = Some(keys::version_ts(k)?);
+                            out[base + j] = Some(keys::version_ts(&k.to_vec())?);
                             return Ok(false);
                         }
                     }
