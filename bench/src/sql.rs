@@ -169,6 +169,11 @@ pub struct SqlEngineArgs {
     /// Keeps the database directory and prints its path (to profile queries on loaded data)
     #[arg(long)]
     pub keep: bool,
+    /// Prints one line per range select of our engine to stderr: `range_trace category=C
+    /// ms=T misses=M prefetched=P` (buffer-pool misses during it, and how many of those the
+    /// read-ahead helper loaded), to see which selects miss the cache
+    #[arg(long)]
+    pub trace_ranges: bool,
 }
 
 /// What one child printed.
@@ -410,6 +415,8 @@ trait SqlDb {
 struct Ours {
     engine: nq_node::Engine,
     session: nq_node::Session,
+    /// `--trace-ranges`.
+    trace: bool,
 }
 
 impl Ours {
@@ -429,7 +436,11 @@ impl Ours {
         };
         let engine = nq_node::Engine::open_with(dir, &options)?;
         let session = engine.session();
-        Ok(Ours { engine, session })
+        Ok(Ours {
+            engine,
+            session,
+            trace: false,
+        })
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>> {
@@ -494,7 +505,18 @@ impl SqlDb for Ours {
     }
 
     fn range(&mut self, category: i64) -> Result<RangeSummary> {
+        let before = self.trace.then(|| self.engine.buffer_pool_stats());
+        let started = Instant::now();
         let rows = self.query(RANGE, &[Value::Int(category)])?;
+        if let Some(before) = before {
+            let after = self.engine.buffer_pool_stats();
+            eprintln!(
+                "range_trace category={category} ms={:.3} misses={} prefetched={}",
+                started.elapsed().as_secs_f64() * 1e3,
+                after.misses - before.misses,
+                after.prefetched - before.prefetched
+            );
+        }
         let mut summary = RangeSummary::default();
         for row in &rows {
             let item = item_of(row)?;
@@ -539,7 +561,9 @@ impl SqlDb for Ours {
     }
 
     fn close(self: Box<Self>) -> Result<()> {
-        let Ours { engine, session } = *self;
+        let Ours {
+            engine, session, ..
+        } = *self;
         drop(session);
         engine.close()?;
         Ok(())
@@ -719,7 +743,11 @@ pub fn run_engine(args: &SqlEngineArgs) -> Result<()> {
         .prefix(&format!("nq-bench-sql-{name}-"))
         .tempdir_in(s.dir())?;
     let mut db: Box<dyn SqlDb> = match kind {
-        SqlEngineKind::Ours => Box::new(Ours::open(dir.path(), s)?),
+        SqlEngineKind::Ours => {
+            let mut ours = Ours::open(dir.path(), s)?;
+            ours.trace = args.trace_ranges;
+            Box::new(ours)
+        }
         SqlEngineKind::Sqlite => Box::new(Sqlite::open(dir.path(), s)?),
     };
     let rows = s.rows as i64;

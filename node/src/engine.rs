@@ -121,6 +121,11 @@ impl Engine {
         }
     }
 
+    /// The buffer pool's counters.
+    pub fn buffer_pool_stats(&self) -> nq_storage::BufferPoolStats {
+        self.inner.db.stats()
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir

@@ -304,7 +304,7 @@ impl BufferPool {
                     return Ok(PageRef::new(self, idx, RwLockWriteGuard::downgrade(guard)));
                 }
                 Pinned::Hit(idx) => {
-                    let guard = self.frames[idx as usize].latch.read();
+                    let guard = self.read_latch(idx);
                     if guard.page_id == id {
                         return Ok(PageRef::new(self, idx, guard));
                     }
@@ -314,6 +314,30 @@ impl BufferPool {
                 }
             }
         }
+    }
+
+    /// Read-latches frame `idx`. While another thread holds the latch (typically the
+    /// read-ahead helper, loading the very page this reader wants next), the reader loads pages
+    /// from the helper's queue itself instead of waiting idle: when the lookup outruns the
+    /// helper, the two then load in parallel. Loading never latches a resident page, so this
+    /// cannot wait on a latch the reader holds.
+    fn read_latch(&self, idx: u32) -> RwLockReadGuard<'_, FrameData> {
+        let latch = &self.frames[idx as usize].latch;
+        if let Some(Some(helper)) = self.read_ahead.get() {
+            loop {
+                if let Some(guard) = latch.try_read() {
+                    return guard;
+                }
+                let Some(page) = helper.take() else {
+                    break;
+                };
+                // A hint, as in the helper: an error is met by whoever needs the page.
+                if self.load_absent(page).is_err() {
+                    break;
+                }
+            }
+        }
+        latch.read()
     }
 
     /// Pins page `id` for writing.

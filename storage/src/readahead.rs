@@ -31,6 +31,8 @@ use crate::page::PageId;
 pub(crate) const MIN_FRAMES: usize = 1024;
 /// Pages waiting at most; hints beyond are dropped (the helper is behind anyway).
 const MAX_QUEUED: usize = 256;
+/// Queued pages beyond which a waiting reader helps the helper (see [`ReadAhead::take`]).
+const BEHIND: usize = 8;
 /// How long an idle helper spins before it parks.
 const SPIN: Duration = Duration::from_micros(100);
 /// How long a parked helper sleeps before it checks whether its pool is gone.
@@ -92,6 +94,19 @@ impl ReadAhead {
         if self.shared.parked.load(Ordering::SeqCst) {
             self.thread.unpark();
         }
+    }
+
+    /// Takes the next queued page, for a reader that would otherwise wait for the helper, if
+    /// the helper is behind: more than [`BEHIND`] pages queued. With fewer, the helper keeps up
+    /// and the page the reader waits for is ready sooner than one it would load itself.
+    pub(crate) fn take(&self) -> Option<PageId> {
+        if self.shared.queued.load(Ordering::Acquire) <= BEHIND {
+            return None;
+        }
+        let mut queue = self.shared.queue.lock();
+        let next = queue.pop_front();
+        self.shared.queued.store(queue.len(), Ordering::SeqCst);
+        next
     }
 
     /// Asks the helper to end without waiting for it.
