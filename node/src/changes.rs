@@ -206,11 +206,11 @@ impl ChangeCapture {
             };
             let old = txn
                 .get_snapshot(key)?
-                .map(|raw| row_from_stored(table, &raw))
+                .map(|raw| row_from_stored(table, key, &raw))
                 .transpose()?;
             let row = value
                 .as_deref()
-                .map(|raw| row_from_stored(table, raw))
+                .map(|raw| row_from_stored(table, key, raw))
                 .transpose()?;
             let op = match (&old, &row) {
                 (None, Some(_)) => ChangeOp::Insert,

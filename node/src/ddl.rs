@@ -270,7 +270,7 @@ pub fn create_index(txn: &mut dyn KvTxn, ci: &ast::CreateIndex) -> Result<bool> 
     let rows: Vec<(Vec<u8>, Vec<u8>)> =
         txn.scan(&prefix, end.as_deref())?.collect::<Result<_>>()?;
     for (key, raw) in rows {
-        let row = row_from_stored(&def, &raw)?;
+        let row = row_from_stored(&def, &key, &raw)?;
         let pk = write::pk_suffix(&def, &key);
         let ikey = write::index_key(&def, &idx, &row, &pk);
         if idx.unique && txn.get(&ikey)?.is_some() {
@@ -475,7 +475,7 @@ fn backfill(txn: &mut dyn KvTxn, def: &TableDef, params: &[crate::types::Value])
     let rows: Vec<(Vec<u8>, Vec<u8>)> =
         txn.scan(&prefix, end.as_deref())?.collect::<Result<_>>()?;
     for (key, raw) in rows {
-        let mut row = row_from_stored(def, &raw)?;
+        let mut row = row_from_stored(def, &key, &raw)?;
         {
             let ctx = crate::exec::Ctx::new(&*txn, params);
             row[last] = match &default {

@@ -338,7 +338,10 @@ fn conflicting_row(
     if matches!(target, ConflictOn::Any | ConflictOn::PrimaryKey)
         && let Some(raw) = txn.get(key)?
     {
-        return Ok(Some((key.to_vec(), exec::row_from_stored(table, &raw)?)));
+        return Ok(Some((
+            key.to_vec(),
+            exec::row_from_stored(table, key, &raw)?,
+        )));
     }
     let pk = write::pk_suffix(table, key);
     for idx in table.indexes.iter().filter(|i| {
@@ -350,7 +353,8 @@ fn conflicting_row(
             let mut k = encoding::row_prefix(table.id);
             k.extend_from_slice(&other_pk);
             if let Some(raw) = txn.get(&k)? {
-                return Ok(Some((k, exec::row_from_stored(table, &raw)?)));
+                let row = exec::row_from_stored(table, &k, &raw)?;
+                return Ok(Some((k, row)));
             }
         }
     }

@@ -20,6 +20,13 @@
 //! payload. Slots are never reused: a dropped column keeps its slot, an added column gets a new
 //! one at the end, and a row written before the column was added simply has fewer slots.
 //!
+//! A primary-key column is not repeated in the row: its slot holds only the tag
+//! `KEY_TAG_BASE + k` (one byte), saying the value is the `k`-th value of the primary key,
+//! which the row's key holds (see [`stored_in_key`]); decoding such a slot needs the key
+//! ([`decode_row_into`]). Only types whose key form decodes back to the same value
+//! ([`key_round_trips`]) and the first [`MAX_KEY_REFS`] key columns are left out this way;
+//! rows written before (with every value inline) decode unchanged.
+//!
 //! Integers are stored in the narrowest of 1, 2, 4 or 8 bytes (little endian, signed) that
 //! holds them, and text, JSON and blobs shorter than 256 bytes get a one-byte length instead of
 //! four: each width has its own tag. Rows written before the narrow tags existed (every integer
@@ -51,6 +58,11 @@ const INT4_TAG: u8 = 0x27;
 const TEXT_SHORT_TAG: u8 = 0x32;
 const BLOB_SHORT_TAG: u8 = 0x33;
 const JSON_SHORT_TAG: u8 = 0x51;
+// Row values only: `KEY_TAG_BASE + k` stands for the k-th primary-key value, kept in the key.
+const KEY_TAG_BASE: u8 = 0x01;
+/// Primary-key columns a row value can refer to by tag; later ones are stored inline.
+pub const MAX_KEY_REFS: usize = 15;
+const KEY_TAG_LAST: u8 = KEY_TAG_BASE + MAX_KEY_REFS as u8 - 1;
 // Compact integer keys: the tag is `INT_ZERO_TAG ± n` for an n-byte magnitude (n = 0..=8).
 const INT_ZERO_TAG: u8 = 0x68;
 const INT_COMPACT_MIN: u8 = INT_ZERO_TAG - 8;
@@ -89,6 +101,17 @@ pub fn row_prefix(table: u32) -> Vec<u8> {
     k.push(b'r');
     k
 }
+
+/// The primary-key part of row key `key` (after [`row_prefix`]).
+pub fn row_key_pk(key: &[u8]) -> Result<&[u8]> {
+    match key.get(..ROW_PREFIX_LEN) {
+        Some([b't', _, _, _, _, b'r']) => Ok(&key[ROW_PREFIX_LEN..]),
+        _ => Err(corrupt_key("not a row key")),
+    }
+}
+
+/// Bytes of [`row_prefix`]: `t`, the table id, `r`.
+const ROW_PREFIX_LEN: usize = 6;
 
 /// The prefix of the entries of index `index` of `table`.
 pub fn index_prefix(table: u32, index: u32) -> Vec<u8> {
@@ -246,11 +269,38 @@ fn read<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
     Ok(head)
 }
 
-/// Encodes a row's values (slot order).
+/// Encodes a row's values (slot order), every value inline.
 pub fn encode_row(values: &[Value]) -> Vec<u8> {
+    encode_row_with_key(values, &[])
+}
+
+/// Which slots of a table's rows [`encode_row_with_key`] leaves to the key: `in_key[slot] =
+/// Some(k)` for the `k`-th primary-key column, if its type round-trips through the key form.
+/// `pk` lists `(slot, type)` of the primary-key columns in key order.
+pub fn stored_in_key(pk: &[(usize, &crate::types::DataType)], slots: usize) -> Vec<Option<u8>> {
+    let mut in_key = vec![None; slots];
+    for (k, &(slot, data_type)) in pk.iter().enumerate().take(MAX_KEY_REFS) {
+        if key_round_trips(data_type)
+            && let Some(entry) = in_key.get_mut(slot)
+        {
+            *entry = Some(k as u8);
+        }
+    }
+    in_key
+}
+
+/// Encodes a row's values (slot order); a slot with `in_key[slot] = Some(k)` stores only a tag
+/// that refers to the `k`-th value of the row's primary key (see [`stored_in_key`]).
+pub fn encode_row_with_key(values: &[Value], in_key: &[Option<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + values.len() * 9);
     out.extend_from_slice(&(values.len() as u16).to_le_bytes());
-    for v in values {
+    for (slot, v) in values.iter().enumerate() {
+        if let Some(Some(k)) = in_key.get(slot)
+            && !v.is_null()
+        {
+            out.push(KEY_TAG_BASE + k);
+            continue;
+        }
         match v {
             Value::Null => out.push(NULL_TAG),
             Value::Bool(b) => out.push(if *b { TRUE_TAG } else { FALSE_TAG }),
@@ -316,6 +366,7 @@ fn put_bytes(out: &mut Vec<u8>, tag: u8, short_tag: u8, bytes: &[u8]) {
 fn payload_len(tag: u8, buf: &mut &[u8]) -> Result<usize> {
     Ok(match tag {
         NULL_TAG | FALSE_TAG | TRUE_TAG => 0,
+        KEY_TAG_BASE..=KEY_TAG_LAST => 0,
         INT1_TAG => 1,
         INT2_TAG => 2,
         INT4_TAG | DATE_TAG => 4,
@@ -354,13 +405,28 @@ fn row_value(tag: u8, payload: &[u8]) -> Result<Value> {
     })
 }
 
+fn is_key_ref(tag: u8) -> bool {
+    (KEY_TAG_BASE..=KEY_TAG_LAST).contains(&tag)
+}
+
+/// The `k`-th value of a primary key in its key form (`pk`: the row key after its prefix).
+fn key_part(mut pk: &[u8], k: usize) -> Result<Value> {
+    for _ in 0..k {
+        decode_key_value(&mut pk)?;
+    }
+    decode_key_value(&mut pk)
+}
+
 /// Decodes the slots of a stored row that `slot_columns` maps to an output position
 /// (`slot_columns[slot] = Some(position)`) into `out`, skipping the others without allocating.
 /// Positions of slots the row does not have (columns added later) are left as they are.
+/// `pk` is the row's key after its prefix ([`row_key_pk`]), for the slots the row keeps in it;
+/// without it such a slot, if wanted, is an error.
 pub fn decode_row_into(
     mut buf: &[u8],
     slot_columns: &[Option<usize>],
     out: &mut [Value],
+    pk: Option<&[u8]>,
 ) -> Result<()> {
     let n = u16::from_le_bytes(read(&mut buf, 2)?.try_into().expect("2 bytes")) as usize;
     for slot in 0..n {
@@ -368,7 +434,14 @@ pub fn decode_row_into(
         let width = payload_len(tag, &mut buf)?;
         let payload = read(&mut buf, width)?;
         if let Some(position) = slot_columns.get(slot).copied().flatten() {
-            out[position] = row_value(tag, payload)?;
+            out[position] = if is_key_ref(tag) {
+                let pk = pk.ok_or_else(|| {
+                    corrupt("a column kept in the row key was read without the key")
+                })?;
+                key_part(pk, usize::from(tag - KEY_TAG_BASE))?
+            } else {
+                row_value(tag, payload)?
+            };
         }
     }
     if !buf.is_empty() {
@@ -498,7 +571,7 @@ pub fn decode_key_value(buf: &mut &[u8]) -> Result<Value> {
     })
 }
 
-/// Decodes a row's values (as many slots as were stored).
+/// Decodes a row's values (as many slots as were stored) written with every value inline.
 pub fn decode_row(buf: &[u8]) -> Result<Vec<Value>> {
     let n = u16::from_le_bytes(
         buf.get(..2)
@@ -508,7 +581,7 @@ pub fn decode_row(buf: &[u8]) -> Result<Vec<Value>> {
     ) as usize;
     let slots: Vec<Option<usize>> = (0..n).map(Some).collect();
     let mut values = Value::nulls(n);
-    decode_row_into(buf, &slots, &mut values)?;
+    decode_row_into(buf, &slots, &mut values, None)?;
     Ok(values)
 }
 
@@ -626,7 +699,7 @@ mod tests {
             let slots: Vec<Option<usize>> =
                 (0..4).map(|i| (mask & (1 << i) != 0).then_some(3 - i)).collect();
             let mut out = vec![Value::Null; 4];
-            decode_row_into(&raw, &slots, &mut out).unwrap();
+            decode_row_into(&raw, &slots, &mut out, None).unwrap();
             for (slot, target) in slots.iter().enumerate() {
                 match target {
                     Some(p) => prop_assert_eq!(&out[*p], &row[slot]),
@@ -671,7 +744,7 @@ mod tests {
             assert!(decode_row(&row[..cut]).is_err(), "cut {cut}");
             let mut out = vec![Value::Null; 2];
             assert!(
-                decode_row_into(&row[..cut], &[Some(0), Some(1)], &mut out).is_err(),
+                decode_row_into(&row[..cut], &[Some(0), Some(1)], &mut out, None).is_err(),
                 "cut {cut}"
             );
         }
@@ -736,10 +809,68 @@ mod tests {
             ]
         );
         let mut out = vec![Value::Null; 3];
-        decode_row_into(&old, &[None, Some(0), Some(2)], &mut out).unwrap();
+        decode_row_into(&old, &[None, Some(0), Some(2)], &mut out, None).unwrap();
         assert_eq!(
             out,
             vec![Value::Text("hi".into()), Value::Null, Value::Blob(vec![9])]
         );
+    }
+
+    #[test]
+    fn test_key_columns_are_one_byte_references_into_the_key() {
+        let row = vec![
+            Value::Int(1_000_000),
+            Value::Text("name".into()),
+            Value::Text("k2".into()),
+        ];
+        // Slot 0 is the first key column, slot 2 the second.
+        let in_key = vec![Some(0), None, Some(1)];
+        let raw = encode_row_with_key(&row, &in_key);
+        assert_eq!(raw.len(), 2 + 1 + (2 + 4) + 1);
+        assert!(raw.len() < encode_row(&row).len());
+        let mut pk = Vec::new();
+        encode_key(
+            &[Value::Int(1_000_000), Value::Text("k2".into())],
+            KeyFormat::Compact,
+            &mut pk,
+        );
+        let mut key = row_prefix(7);
+        key.extend_from_slice(&pk);
+        let all = [Some(0), Some(1), Some(2)];
+        let mut out = Value::nulls(3);
+        decode_row_into(&raw, &all, &mut out, Some(row_key_pk(&key).unwrap())).unwrap();
+        assert_eq!(out, row);
+        // Without the key, a wanted key column is an error; an unwanted one is skipped.
+        let mut out = Value::nulls(3);
+        assert!(decode_row_into(&raw, &all, &mut out, None).is_err());
+        let mut out = Value::nulls(3);
+        decode_row_into(&raw, &[None, Some(1), None], &mut out, None).unwrap();
+        assert_eq!(out[1], Value::Text("name".into()));
+        // A reference beyond the key's values, or a key that is not a row key, is an error.
+        let mut short = row_prefix(7);
+        encode_key(&[Value::Int(1_000_000)], KeyFormat::Compact, &mut short);
+        let mut out = Value::nulls(3);
+        assert!(decode_row_into(&raw, &all, &mut out, Some(row_key_pk(&short).unwrap())).is_err());
+        assert!(row_key_pk(&index_prefix(7, 1)).is_err());
+        assert!(row_key_pk(b"t").is_err());
+    }
+
+    #[test]
+    fn test_only_round_tripping_key_columns_are_left_to_the_key() {
+        use crate::types::DataType as T;
+        let pk = [
+            (2, &T::Integer),
+            (0, &T::Decimal(Some((10, 2)))),
+            (1, &T::Text(None)),
+        ];
+        assert_eq!(stored_in_key(&pk, 4), vec![None, Some(2), Some(0), None]);
+        // NULL (never a key value) stays inline even in a key slot.
+        let raw = encode_row_with_key(&[Value::Null], &[Some(0)]);
+        assert_eq!(decode_row(&raw).unwrap(), vec![Value::Null]);
+        // Only the first MAX_KEY_REFS key columns can be referred to.
+        let many: Vec<(usize, &T)> = (0..20).map(|s| (s, &T::Integer)).collect();
+        let refs = stored_in_key(&many, 20);
+        assert_eq!(refs.iter().flatten().count(), MAX_KEY_REFS);
+        assert_eq!(refs[MAX_KEY_REFS], None);
     }
 }

@@ -623,9 +623,9 @@ fn compare_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> std::cmp::Orderin
     Ordering::Equal
 }
 
-/// Values of `table`'s columns (in column order) from a stored row.
-pub fn row_from_stored(table: &TableDef, raw: &[u8]) -> Result<Row> {
-    row_from_slots(table, raw, &slot_map(table, None))
+/// Values of `table`'s columns (in column order) from a stored row under row key `key`.
+pub fn row_from_stored(table: &TableDef, key: &[u8], raw: &[u8]) -> Result<Row> {
+    row_from_slots(table, Some(key), raw, &slot_map(table, None))
 }
 
 /// For each stored slot, the column position it decodes into, if that column is `needed`
@@ -646,11 +646,28 @@ pub fn slot_map(table: &TableDef, needed: Option<&[bool]>) -> Vec<Option<usize>>
     map
 }
 
-/// Decodes a stored row through a [`slot_map`]: columns not in the map are NULL.
-pub fn row_from_slots(table: &TableDef, raw: &[u8], slots: &[Option<usize>]) -> Result<Row> {
+/// Decodes a stored row through a [`slot_map`]: columns not in the map are NULL. `key` is the
+/// row's key, needed for the primary-key columns the row keeps there; callers without it
+/// ([`slots_need_key`] false) pass `None`.
+pub fn row_from_slots(
+    table: &TableDef,
+    key: Option<&[u8]>,
+    raw: &[u8],
+    slots: &[Option<usize>],
+) -> Result<Row> {
     let mut row = Value::nulls(table.columns.len());
-    encoding::decode_row_into(raw, slots, &mut row)?;
+    let pk = key.map(encoding::row_key_pk).transpose()?;
+    encoding::decode_row_into(raw, slots, &mut row, pk)?;
     Ok(row)
+}
+
+/// True if decoding `table`'s rows through `slots` may need the row key: a primary-key column
+/// that rows keep in their key is among the wanted ones.
+pub fn slots_need_key(table: &TableDef, slots: &[Option<usize>]) -> bool {
+    crate::write::pk_in_key(table)
+        .iter()
+        .enumerate()
+        .any(|(slot, k)| k.is_some() && slots.get(slot).copied().flatten().is_some())
 }
 
 /// The key encoding of `v` as column `column`'s type. `Ok(None)` if the value cannot be of that
@@ -716,12 +733,22 @@ fn scan_table<'a>(
     ctx: &'a Ctx<'a>,
 ) -> Result<RowIter<'a>> {
     let slots = slot_map(table, needed);
-    // Scans of the row keys themselves need no keys: the store decodes values in place.
+    // Scans of the row keys themselves need no keys: the store decodes values in place, and
+    // the key only if a wanted primary-key column is kept in it (into one reused buffer).
     if let Some(bounds) = row_key_bounds(table, access, ctx)? {
         let Some((start, end)) = bounds else {
             return Ok(Box::new(std::iter::empty()));
         };
-        let decode = Box::new(move |raw: &[u8]| row_from_slots(table, raw, &slots));
+        let need_key = slots_need_key(table, &slots);
+        let mut key = Vec::new();
+        let decode = Box::new(move |k: nq_storage::mvcc::ScanKey<'_>, raw: &[u8]| {
+            if need_key {
+                k.decode_into(&mut key)?;
+                row_from_slots(table, Some(&key), raw, &slots)
+            } else {
+                row_from_slots(table, None, raw, &slots)
+            }
+        });
         let rows = ctx.txn.scan_values(&start, end.as_deref(), decode)?;
         return Ok(Box::new(rows.map(move |r| {
             ctx.check()?;
@@ -799,7 +826,10 @@ fn scan_access<'a>(
     let decode = {
         let slots = Rc::clone(&slots);
         move |r: Result<(Vec<u8>, Vec<u8>)>| {
-            r.and_then(|(k, v)| Ok((k, row_from_slots(table, &v, &slots)?)))
+            r.and_then(|(k, v)| {
+                let row = row_from_slots(table, Some(&k), &v, &slots)?;
+                Ok((k, row))
+            })
         }
     };
     Ok(match access {
@@ -823,7 +853,7 @@ fn scan_access<'a>(
             }
             match ctx.txn.get(&key)? {
                 Some(raw) => Box::new(std::iter::once(
-                    row_from_slots(table, &raw, &slots).map(|r| (key, r)),
+                    row_from_slots(table, Some(&key), &raw, &slots).map(|r| (key, r)),
                 )),
                 None => Box::new(std::iter::empty()),
             }
@@ -953,7 +983,7 @@ impl IndexRows<'_> {
         rows.resize_with(keys.len(), || None);
         let (table, slots) = (self.table, &self.slots);
         self.ctx.txn.multi_get_with(&keys, &mut |i, raw| {
-            rows[i] = Some(row_from_slots(table, raw, slots));
+            rows[i] = Some(row_from_slots(table, Some(&keys[i]), raw, slots));
         })?;
         for (key, row) in keys.into_iter().zip(rows) {
             let Some(row) = row else {

@@ -6,7 +6,7 @@
 
 use std::any::Any;
 
-use nq_storage::mvcc::Transaction;
+use nq_storage::mvcc::{ScanKey, Transaction};
 
 use crate::error::Result;
 use crate::exec::{Row, RowIter};
@@ -15,8 +15,9 @@ use crate::exec::{Row, RowIter};
 pub type KvPair = (Vec<u8>, Vec<u8>);
 /// A streaming range scan.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<KvPair>> + 'a>;
-/// Turns a stored value into a row (see [`KvTxn::scan_values`]).
-pub type ValueDecoder<'a> = Box<dyn FnMut(&[u8]) -> Result<Row> + 'a>;
+/// Turns a stored value into a row, given its key in the form the scan holds it (decoded
+/// only if the decoder needs it; see [`KvTxn::scan_values`]).
+pub type ValueDecoder<'a> = Box<dyn FnMut(ScanKey<'_>, &[u8]) -> Result<Row> + 'a>;
 
 /// Reads at the transaction's snapshot plus its own writes; writes are buffered until commit.
 pub trait KvTxn: Send + std::fmt::Debug {
@@ -52,10 +53,9 @@ pub trait KvTxn: Send + std::fmt::Debug {
         end: Option<&[u8]>,
         mut decode: ValueDecoder<'a>,
     ) -> Result<RowIter<'a>> {
-        Ok(Box::new(
-            self.scan(start, end)?
-                .map(move |r| r.and_then(|(_, v)| decode(&v))),
-        ))
+        Ok(Box::new(self.scan(start, end)?.map(move |r| {
+            r.and_then(|(k, v)| decode(ScanKey::plain(&k), &v))
+        })))
     }
     /// Writes `value` under `key`.
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()>;

@@ -211,8 +211,8 @@ pub fn analyze(txn: &mut dyn KvTxn, table: &TableDef) -> Result<TableStats> {
         .map(|i| Reservoir::new(u64::from(table.id) << 16 | i as u64))
         .collect();
     for r in txn.scan(&prefix, end.as_deref())? {
-        let (_, raw) = r?;
-        let row = row_from_stored(table, &raw)?;
+        let (key, raw) = r?;
+        let row = row_from_stored(table, &key, &raw)?;
         rows += 1;
         for (i, v) in row.iter().enumerate() {
             if v.is_null() {

@@ -1,7 +1,7 @@
 //! Row writes shared by INSERT, UPDATE and DELETE: constraint checks and index maintenance.
 
 use crate::catalog::{IndexDef, TableDef};
-use crate::encoding::{self, encode_key_value, encode_row};
+use crate::encoding::{self, encode_key_value, encode_row_with_key};
 use crate::error::{ConstraintKind, Result, SqlError};
 use crate::exec::{self, Ctx};
 use crate::expr::Expr;
@@ -79,13 +79,24 @@ pub fn coerce(table: &TableDef, row: &mut [Value]) -> Result<()> {
     Ok(())
 }
 
-/// The stored form of a row: values in slot order.
+/// The stored form of a row: values in slot order, primary-key columns left to the row key
+/// (see [`encoding::stored_in_key`]).
 pub fn stored_row(table: &TableDef, row: &[Value]) -> Vec<u8> {
     let mut slots = Value::nulls(table.next_slot as usize);
     for (c, v) in table.columns.iter().zip(row) {
         slots[c.slot as usize] = v.clone();
     }
-    encode_row(&slots)
+    encode_row_with_key(&slots, &pk_in_key(table))
+}
+
+/// [`encoding::stored_in_key`] for `table`.
+pub fn pk_in_key(table: &TableDef) -> Vec<Option<u8>> {
+    let pk: Vec<(usize, &crate::types::DataType)> = table
+        .pk_indices()
+        .into_iter()
+        .map(|c| (table.columns[c].slot as usize, &table.columns[c].data_type))
+        .collect();
+    encoding::stored_in_key(&pk, table.next_slot as usize)
 }
 
 /// The key of an index entry for `row` (whose row key suffix is `pk`). A unique index's key is

@@ -592,7 +592,7 @@ fn test_streaming_scan_merges_own_writes_with_the_snapshot() {
     // The value-only scan agrees, both where own writes are merged and after the last one
     // (where it reads values in place), and sees versions, deletes and other snapshots right.
     let values = |t: &nq_storage::mvcc::Transaction, start: &[u8], end: Option<&[u8]>| {
-        t.scan_values(start, end, |v| String::from_utf8(v.to_vec()).unwrap())
+        t.scan_values(start, end, |_, v| String::from_utf8(v.to_vec()).unwrap())
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap()
@@ -600,6 +600,25 @@ fn test_streaming_scan_merges_own_writes_with_the_snapshot() {
     assert_eq!(values(&t, b"a", Some(b"h")), ["old", "new", "new", "old"]);
     assert_eq!(values(&t, b"", None), ["old", "new", "new", "old", "new"]);
     assert_eq!(values(&t, b"d", None), ["old", "new"]);
+    // Keys decode on request to what the keyed scan yields, on both paths.
+    let keys = |t: &nq_storage::mvcc::Transaction, start: &[u8]| {
+        t.scan_values(start, None, |k, _| {
+            let mut out = vec![0xEE];
+            k.decode_into(&mut out).unwrap();
+            out
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+    };
+    for start in [&b""[..], b"d"] {
+        let keyed: Vec<Vec<u8>> = t
+            .scan_iter(start, None)
+            .unwrap()
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(keys(&t, start), keyed);
+    }
     t.commit().unwrap();
     let mut later = store.begin().unwrap();
     let reader = store.begin().unwrap();
@@ -856,7 +875,7 @@ fn test_legacy_write_records_still_serve_reads_commits_and_vacuum() {
     let t = store.begin().unwrap();
     assert_eq!(t.get(b"p").unwrap(), v(b"p1"));
     let values: Vec<Vec<u8>> = t
-        .scan_values(b"", None, <[u8]>::to_vec)
+        .scan_values(b"", None, |_, v| v.to_vec())
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -1036,7 +1055,7 @@ fn test_damaged_write_records_are_integrity_errors() {
     assert!(is_integrity(store.scan_at(b"", None, ts, 10)));
     let t = store.begin().unwrap();
     assert!(is_integrity(
-        t.scan_values(b"", None, <[u8]>::to_vec)
+        t.scan_values(b"", None, |_, v| v.to_vec())
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
     ));

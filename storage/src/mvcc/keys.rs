@@ -107,6 +107,13 @@ pub fn decode_version_key(raw: &[u8]) -> Result<(Vec<u8>, u64)> {
 /// between zero bytes whole.
 pub fn decode_user_key(body: &[u8]) -> Result<Vec<u8>> {
     let mut key = Vec::with_capacity(body.len());
+    decode_user_key_into(body, &mut key)?;
+    Ok(key)
+}
+
+/// [`decode_user_key`] into `key` (cleared first), so a scan can reuse one buffer.
+pub fn decode_user_key_into(body: &[u8], key: &mut Vec<u8>) -> Result<()> {
+    key.clear();
     let mut rest = body;
     loop {
         let Some(zero) = rest.iter().position(|&b| b == 0) else {
@@ -118,7 +125,7 @@ pub fn decode_user_key(body: &[u8]) -> Result<Vec<u8>> {
                 key.push(0);
                 rest = &rest[zero + 2..];
             }
-            Some(0x01) if zero + 2 == rest.len() => return Ok(key),
+            Some(0x01) if zero + 2 == rest.len() => return Ok(()),
             _ => return Err(malformed_key(body.len())),
         }
     }

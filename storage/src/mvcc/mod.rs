@@ -60,7 +60,7 @@ pub use gc::GcReport;
 use keys::{LockRecord, WriteKind, version_key, versions_prefix};
 use locks::LockManager;
 pub use twophase::{Mutation, TxnStatus};
-pub use txn::{Savepoint, Transaction, TxnScan, TxnValues};
+pub use txn::{Savepoint, ScanKey, Transaction, TxnScan, TxnValues};
 
 const WRITE_TREE: &str = "mvcc.write";
 const LOCK_TREE: &str = "mvcc.lock";
@@ -663,7 +663,7 @@ impl VersionScan {
     pub(crate) fn next_visible_with<T>(
         &mut self,
         ts: u64,
-        f: impl FnOnce(&[u8]) -> T,
+        f: impl FnOnce(txn::ScanKey<'_>, &[u8]) -> T,
     ) -> Result<Option<T>> {
         while let Some(entry) = self.range.next_ref() {
             let (k, v) = entry?;
@@ -687,7 +687,7 @@ impl VersionScan {
             self.decided.extend_from_slice(body);
             self.has_decided = true;
             if kind == WriteKind::Put {
-                return Ok(Some(f(value)));
+                return Ok(Some(f(txn::ScanKey::escaped(&self.decided), value)));
             }
         }
         Ok(None)
@@ -695,7 +695,7 @@ impl VersionScan {
 
     pub(crate) fn next_visible(&mut self, ts: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         // The user key is the decided body, unescaped; it is decoded only for a returned row.
-        let Some(value) = self.next_visible_with(ts, <[u8]>::to_vec)? else {
+        let Some(value) = self.next_visible_with(ts, |_, value| value.to_vec())? else {
             return Ok(None);
         };
         Ok(Some((keys::decode_user_key(&self.decided)?, value)))

@@ -156,10 +156,11 @@ impl Transaction {
         Ok(merged.into_iter().take(limit).collect())
     }
 
-    /// Like [`Transaction::scan_iter`], but yields only `f` of each value, without the keys.
-    /// Where the transaction has no own writes left in the range, `f` reads the value in place
-    /// (no copy of it, and no decoding of its key): the common full-table scan.
-    pub fn scan_values<T, F: FnMut(&[u8]) -> T>(
+    /// Like [`Transaction::scan_iter`], but yields only `f(key, value)` of each entry. Where
+    /// the transaction has no own writes left in the range, `f` reads the value in place (no
+    /// copy of it) and the key as the version tree holds it, decoded only if `f` asks
+    /// ([`ScanKey::decode_into`]): the common full-table scan.
+    pub fn scan_values<T, F: FnMut(ScanKey<'_>, &[u8]) -> T>(
         &self,
         start: &[u8],
         end: Option<&[u8]>,
@@ -535,7 +536,42 @@ impl<F> std::fmt::Debug for TxnValues<'_, F> {
     }
 }
 
-impl<T, F: FnMut(&[u8]) -> T> Iterator for TxnValues<'_, F> {
+/// The key of an entry [`Transaction::scan_values`] yields, in the form the scan holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanKey<'a>(KeyForm<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum KeyForm<'a> {
+    /// A user key.
+    Plain(&'a [u8]),
+    /// The escaped body of a version key (see [`keys`](super::keys)).
+    Escaped(&'a [u8]),
+}
+
+impl<'a> ScanKey<'a> {
+    /// A user key as it is (for scans that hold keys decoded already).
+    pub fn plain(key: &'a [u8]) -> ScanKey<'a> {
+        ScanKey(KeyForm::Plain(key))
+    }
+
+    pub(crate) fn escaped(body: &'a [u8]) -> ScanKey<'a> {
+        ScanKey(KeyForm::Escaped(body))
+    }
+
+    /// Replaces `out`'s contents with the user key.
+    pub fn decode_into(&self, out: &mut Vec<u8>) -> Result<()> {
+        match self.0 {
+            KeyForm::Plain(key) => {
+                out.clear();
+                out.extend_from_slice(key);
+                Ok(())
+            }
+            KeyForm::Escaped(body) => super::keys::decode_user_key_into(body, out),
+        }
+    }
+}
+
+impl<T, F: FnMut(ScanKey<'_>, &[u8]) -> T> Iterator for TxnValues<'_, F> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -543,7 +579,9 @@ impl<T, F: FnMut(&[u8]) -> T> Iterator for TxnValues<'_, F> {
         if scan.own.peek().is_some() || scan.pending.is_some() {
             // Own writes to merge: the keyed path decides the order.
             let f = &mut self.f;
-            return scan.next().map(|r| r.map(|(_, v)| f(&v)));
+            return scan
+                .next()
+                .map(|r| r.map(|(k, v)| f(ScanKey::plain(&k), &v)));
         }
         if scan.snapshot_done {
             return None;
