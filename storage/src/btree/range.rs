@@ -344,32 +344,28 @@ impl Range {
                 return Some(Err(err));
             }
         };
-        let (bound, met) = match dir {
-            Direction::Forward => (&self.hi, &self.back_last),
-            Direction::Backward => (&self.lo, &self.front_last),
+        // The key is put together (the node's stored prefix and the cell's rest) in this
+        // side's last-key buffer, from which it is yielded; the checks compare whole keys.
+        let (bound, met, last) = match dir {
+            Direction::Forward => (&self.hi, &self.back_last, &mut self.front_last),
+            Direction::Backward => (&self.lo, &self.front_last, &mut self.back_last),
         };
+        let key = key.assemble(last.get_or_insert_with(Vec::new));
         let within = match (dir, bound) {
             (_, Bound::Unbounded) => true,
-            (Direction::Forward, Bound::Included(end)) => key.cmp_bytes(end).is_le(),
-            (Direction::Forward, Bound::Excluded(end)) => key.cmp_bytes(end).is_lt(),
-            (Direction::Backward, Bound::Included(start)) => key.cmp_bytes(start).is_ge(),
-            (Direction::Backward, Bound::Excluded(start)) => key.cmp_bytes(start).is_gt(),
+            (Direction::Forward, Bound::Included(end)) => key <= end.as_slice(),
+            (Direction::Forward, Bound::Excluded(end)) => key < end.as_slice(),
+            (Direction::Backward, Bound::Included(start)) => key >= start.as_slice(),
+            (Direction::Backward, Bound::Excluded(start)) => key > start.as_slice(),
         };
         let crossed = met.as_ref().is_some_and(|m| match dir {
-            Direction::Forward => key.cmp_bytes(m).is_ge(),
-            Direction::Backward => key.cmp_bytes(m).is_le(),
+            Direction::Forward => key >= m.as_slice(),
+            Direction::Backward => key <= m.as_slice(),
         });
         if !within || crossed {
             self.finished = true;
             return None;
         }
-        // The key is yielded from this side's last-key buffer, where the node's stored
-        // prefix and the cell's rest are put together.
-        let last = match dir {
-            Direction::Forward => &mut self.front_last,
-            Direction::Backward => &mut self.back_last,
-        };
-        let key = key.assemble(last.get_or_insert_with(Vec::new));
         Some(Ok((key, value)))
     }
 }
