@@ -117,7 +117,7 @@ where
         };
         // Exact bytes with the new cell: each cell leaves out the prefix the leaf's keys share
         // (keys ascend, so the first and the new key's common prefix is everyone's).
-        let packed = node::cells_size(&cells) + node::cell_size(&cell)
+        let packed = node::cells_size(&cells) + node::cells_size(&[&cell])
             - node::common_prefix(&first_key, key) * cells.len();
         if !cells.is_empty() && packed > target {
             flush_leaf(&mut cells, &first_key, allocated)?;
