@@ -11,11 +11,11 @@
 //! | 40..48 | leaves: right sibling (0 = none); internal nodes: leftmost child |
 //! | 48..56 | leaves: left sibling (0 = none); internal nodes: zero |
 //! | 56..   | leaves: the stored key prefix (`s` bytes, see below)     |
-//! | 56+s.. | slot array: per cell a u16 offset and a u32 key head, in key order |
+//! | 56+s.. | slot array: per cell a u16 offset and a u16 key head, in key order (nodes of files before format version 5: a u32 head, see [`SHORT_HEADS`]) |
 //!
 //! Bytes 22..24 of the common page header hold the node's *shared prefix length* `p`: every
-//! key in the node starts with the same `p` bytes, and a slot's head is the four key bytes
-//! after them. Keys of one table or index share long prefixes (a table id, a type tag, the
+//! key in the node starts with the same `p` bytes, and a slot's head is the two key bytes
+//! after them (four in nodes of files before format version 5). Keys of one table or index share long prefixes (a table id, a type tag, the
 //! high zero bytes of an integer), so heads taken at byte 0 would all be equal and every
 //! binary-search probe would read a cell; taken after the shared prefix they tell keys apart.
 //! `p` only shrinks when a key outside the prefix arrives (all heads are then rewritten) and is
@@ -58,12 +58,13 @@ pub(crate) const HEADER_END: usize = 56;
 /// Shared prefix length (u16), in the reserved part of the common page header so that the
 /// node header keeps its layout.
 const PREFIX_AT: usize = 22;
-/// Stored prefix length (u16): key bytes kept once at the end of the page instead of in
+/// Stored prefix length (u16): key bytes kept once after the node header instead of in
 /// every cell (see the module docs). Also in the reserved part of the common page header.
 const STORED_AT: usize = 24;
-/// A slot is the cell's offset (u16) followed by the key's *head*: the four bytes after the
-/// node's shared prefix, big endian, zero padded. Binary search compares heads inside the slot
-/// array and reads a cell only when heads are equal, so most probes touch one cache line.
+/// A slot is the cell's offset (u16) followed by the key's *head*: the bytes after the node's
+/// shared prefix, big endian, zero padded. Binary search compares heads inside the slot array
+/// and reads a cell only when heads are equal, so most probes touch one cache line. This is
+/// the older, larger slot (a four-byte head), and the most a slot takes.
 pub(crate) const SLOT_LEN: usize = 6;
 /// A slot of a node written since format version 5 ([`SHORT_HEADS`]): the cell's offset and
 /// a two-byte head. Behind the stored prefix, two key bytes tell a leaf's keys apart about as

@@ -8,7 +8,7 @@
 //! | 4..12  | page id    | the page's own number, catches misdirected writes  |
 //! | 12..20 | lsn        | log sequence number of the last change (WAL)       |
 //! | 20     | page type  | [`PageType`]                                       |
-//! | 21     | reserved   | zero                                               |
+//! | 21     | node flags | B+ tree nodes: slot layout (`node`)                 |
 //! | 22..24 | prefix len | B+ tree nodes: key bytes all cells share (`node`)  |
 //! | 24..26 | stored len | B+ tree leaves: shared key bytes kept once (`node`) |
 //! | 26..32 | reserved   | zero                                               |
