@@ -147,22 +147,17 @@ fn rebuild(store: &Store, buf: &mut [u8], cells: &[Vec<u8>]) -> Result<()> {
     }
 }
 
-/// Index at which to split `cells` so both halves hold about the same number of bytes.
-/// `keep_right` extra cells are reserved (1 for internal nodes, whose middle cell moves up).
-/// Fewer cells than a split needs can only come from a damaged node.
-fn split_point(store: &Store, id: PageId, cells: &[Vec<u8>], keep_right: usize) -> Result<usize> {
-    if cells.len() < 2 + keep_right {
+/// Index of the cell that moves up when internal node `cells` split: the halves around it hold
+/// about the same number of bytes. Fewer than three cells can only come from a damaged node.
+fn internal_split_point(store: &Store, id: PageId, cells: &[Vec<u8>]) -> Result<usize> {
+    let n = cells.len();
+    if n < 3 {
         return Err(store.corruption(id, "node overflowed with too few cells to split"));
     }
-    let total = node::cells_size(cells);
-    let mut acc = 0;
-    for (i, cell) in cells.iter().enumerate() {
-        acc += node::cell_size(cell);
-        if acc >= total / 2 {
-            return Ok((i + 1).clamp(1, cells.len() - 1 - keep_right));
-        }
-    }
-    Ok(cells.len() - 1 - keep_right)
+    let sizes = node::RunSizes::new(cells, false);
+    let total = sizes.of(0, n);
+    let at = (1..n).find(|&i| sizes.of(0, i) >= total / 2).unwrap_or(n);
+    Ok(at.clamp(1, n - 2))
 }
 
 /// The split of leaf cells into two nodes of `capacity` bytes that is closest to even, if any.
@@ -564,7 +559,7 @@ fn put_internal<'a>(
     let page = &mut path[level].page;
     let mut cells = node::collect_cells(page).map_err(store.malformed(node_id))?;
     cells.insert(idx, cell);
-    let m = split_point(store, node_id, &cells, 1)?;
+    let m = internal_split_point(store, node_id, &cells)?;
     let sep = node::key_of(&cells[m], false).to_vec();
     let mid_child = node::child_of(&cells[m]);
     let node_level = node::level(page);
@@ -719,7 +714,7 @@ fn rebalance<'a>(
             node::key_of(&all[at], true),
         )
     } else {
-        let m = split_point(store, left_id, &all, 1)?;
+        let m = internal_split_point(store, left_id, &all)?;
         rebuild(store, left, &all[..m])?;
         node::set_leftmost(right, node::child_of(&all[m]));
         rebuild(store, right, &all[m + 1..])?;
