@@ -3134,6 +3134,7 @@ mod prune_tests {
             next_slot: columns.len() as u16,
             next_index_id: 1,
             key_format: crate::encoding::KeyFormat::Compact,
+            row_format: crate::encoding::RowFormat::Bare,
         };
         Plan::Scan {
             columns: table

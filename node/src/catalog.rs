@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::KeyFormat;
+use crate::encoding::{KeyFormat, RowFormat};
 use crate::error::{Result, SqlError};
 use crate::kv::KvTxn;
 use crate::types::DataType;
@@ -78,6 +78,10 @@ pub struct TableDef {
     /// name none and use the first one.
     #[serde(default = "KeyFormat::legacy")]
     pub key_format: KeyFormat,
+    /// How the table's row values begin; entries written before formats existed name none and
+    /// use the first one.
+    #[serde(default = "RowFormat::legacy")]
+    pub row_format: RowFormat,
 }
 
 impl TableDef {

@@ -4,7 +4,7 @@ use sqlparser::ast::{self, ColumnOption, TableConstraint};
 
 use crate::bind::{Binder, data_type, ident, object_name};
 use crate::catalog::{self, CheckDef, ColumnDef, IndexDef, TableDef};
-use crate::encoding::{self, KeyFormat, prefix_end};
+use crate::encoding::{self, KeyFormat, RowFormat, prefix_end};
 use crate::error::{ConstraintKind, Result, SqlError};
 use crate::exec::row_from_stored;
 use crate::kv::KvTxn;
@@ -52,6 +52,7 @@ pub fn create_table(txn: &mut dyn KvTxn, ct: &ast::CreateTable) -> Result<bool> 
         next_slot: 0,
         next_index_id: 1,
         key_format: KeyFormat::Compact,
+        row_format: RowFormat::Bare,
     };
     let mut uniques: Vec<(Option<String>, Vec<String>)> = Vec::new();
     for col in &ct.columns {

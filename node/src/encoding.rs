@@ -16,9 +16,11 @@
 //!
 //! # Rows
 //!
-//! A row value is a column count (u16) and each column in slot order: a tag byte, then the
-//! payload. Slots are never reused: a dropped column keeps its slot, an added column gets a new
-//! one at the end, and a row written before the column was added simply has fewer slots.
+//! A row value is each column in slot order: a tag byte, then the payload. Slots are never
+//! reused: a dropped column keeps its slot, an added column gets a new one at the end, and a row
+//! written before the column was added simply has fewer slots. How many slots a row has is the
+//! number its value holds ([`RowFormat::Bare`]); tables created before that put the count (u16)
+//! in front ([`RowFormat::Counted`], kept in the catalog entry like the key format).
 //!
 //! A primary-key column is not repeated in the row: its slot holds only the tag
 //! `KEY_TAG_BASE + k` (one byte), saying the value is the `k`-th value of the primary key,
@@ -29,7 +31,8 @@
 //!
 //! Integers are stored in the narrowest of 1, 2, 4 or 8 bytes (little endian, signed) that
 //! holds them, and text, JSON and blobs shorter than 256 bytes get a one-byte length instead of
-//! four: each width has its own tag. Rows written before the narrow tags existed (every integer
+//! four: each width has its own tag. In bare rows, text shorter than 128 bytes keeps its length
+//! in the tag itself (`0x80 + length`). Rows written before the narrow tags existed (every integer
 //! in 8 bytes, every length in 4) decode unchanged. Smaller rows mean more rows per page and so
 //! fewer buffer-pool misses on scans.
 
@@ -58,6 +61,8 @@ const INT4_TAG: u8 = 0x27;
 const TEXT_SHORT_TAG: u8 = 0x32;
 const BLOB_SHORT_TAG: u8 = 0x33;
 const JSON_SHORT_TAG: u8 = 0x51;
+/// Bare rows only: `TEXT_TINY_TAG + n` is text of `n < 128` bytes, the length in the tag.
+const TEXT_TINY_TAG: u8 = 0x80;
 // Row values only: `KEY_TAG_BASE + k` stands for the k-th primary-key value, kept in the key.
 const KEY_TAG_BASE: u8 = 0x01;
 /// Primary-key columns a row value can refer to by tag; later ones are stored inline.
@@ -84,6 +89,25 @@ impl KeyFormat {
     /// The format of a catalog entry that names none: it was written before formats existed.
     pub fn legacy() -> KeyFormat {
         KeyFormat::Fixed
+    }
+}
+
+/// How a table's row values begin. Rows of one table all use the table's format (kept in its
+/// catalog entry), since the two cannot be told apart by their bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RowFormat {
+    /// A slot count (u16, little endian) before the slots. Tables created before the bare form
+    /// existed keep it.
+    Counted,
+    /// The slots alone: a row has as many as its value holds, and short text keeps its length
+    /// in the tag. Two to three bytes smaller per row, which means more rows per page.
+    Bare,
+}
+
+impl RowFormat {
+    /// The format of a catalog entry that names none: it was written before formats existed.
+    pub fn legacy() -> RowFormat {
+        RowFormat::Counted
     }
 }
 
@@ -270,8 +294,8 @@ fn read<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
 }
 
 /// Encodes a row's values (slot order), every value inline.
-pub fn encode_row(values: &[Value]) -> Vec<u8> {
-    encode_row_with_key(values, &[])
+pub fn encode_row(values: &[Value], format: RowFormat) -> Vec<u8> {
+    encode_row_with_key(values, &[], format)
 }
 
 /// Which slots of a table's rows [`encode_row_with_key`] leaves to the key: `in_key[slot] =
@@ -291,9 +315,11 @@ pub fn stored_in_key(pk: &[(usize, &crate::types::DataType)], slots: usize) -> V
 
 /// Encodes a row's values (slot order); a slot with `in_key[slot] = Some(k)` stores only a tag
 /// that refers to the `k`-th value of the row's primary key (see [`stored_in_key`]).
-pub fn encode_row_with_key(values: &[Value], in_key: &[Option<u8>]) -> Vec<u8> {
+pub fn encode_row_with_key(values: &[Value], in_key: &[Option<u8>], format: RowFormat) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + values.len() * 9);
-    out.extend_from_slice(&(values.len() as u16).to_le_bytes());
+    if format == RowFormat::Counted {
+        out.extend_from_slice(&(values.len() as u16).to_le_bytes());
+    }
     for (slot, v) in values.iter().enumerate() {
         if let Some(Some(k)) = in_key.get(slot)
             && !v.is_null()
@@ -312,6 +338,10 @@ pub fn encode_row_with_key(values: &[Value], in_key: &[Option<u8>]) -> Vec<u8> {
             Value::Decimal(d) => {
                 out.push(DEC_POS);
                 out.extend_from_slice(&d.serialize());
+            }
+            Value::Text(s) if format == RowFormat::Bare && s.len() < 128 => {
+                out.push(TEXT_TINY_TAG + s.len() as u8);
+                out.extend_from_slice(s.as_bytes());
             }
             Value::Text(s) => put_bytes(&mut out, TEXT_TAG, TEXT_SHORT_TAG, s.as_bytes()),
             Value::Blob(b) => put_bytes(&mut out, BLOB_TAG, BLOB_SHORT_TAG, b),
@@ -376,6 +406,7 @@ fn payload_len(tag: u8, buf: &mut &[u8]) -> Result<usize> {
         TEXT_TAG | JSON_TAG | BLOB_TAG => {
             u32::from_le_bytes(read(buf, 4)?.try_into().expect("4")) as usize
         }
+        TEXT_TINY_TAG.. => usize::from(tag - TEXT_TINY_TAG),
         other => return Err(corrupt(&format!("unknown value tag {other:#x}"))),
     })
 }
@@ -400,7 +431,7 @@ fn row_value(tag: u8, payload: &[u8]) -> Result<Value> {
         DEC_POS => Value::Decimal(Decimal::deserialize(payload.try_into().expect("16"))),
         DATE_TAG => Value::Date(i32::from_le_bytes(payload.try_into().expect("4"))),
         BLOB_TAG | BLOB_SHORT_TAG => Value::Blob(payload.to_vec()),
-        TEXT_TAG | TEXT_SHORT_TAG => Value::Text(text()?),
+        TEXT_TAG | TEXT_SHORT_TAG | TEXT_TINY_TAG.. => Value::Text(text()?),
         _ => Value::Json(text()?),
     })
 }
@@ -421,15 +452,26 @@ fn key_part(mut pk: &[u8], k: usize) -> Result<Value> {
 /// (`slot_columns[slot] = Some(position)`) into `out`, skipping the others without allocating.
 /// Positions of slots the row does not have (columns added later) are left as they are.
 /// `pk` is the row's key after its prefix ([`row_key_pk`]), for the slots the row keeps in it;
-/// without it such a slot, if wanted, is an error.
+/// without it such a slot, if wanted, is an error. Returns how many slots the row holds.
 pub fn decode_row_into(
     mut buf: &[u8],
+    format: RowFormat,
     slot_columns: &[Option<usize>],
     out: &mut [Value],
     pk: Option<&[u8]>,
-) -> Result<()> {
-    let n = u16::from_le_bytes(read(&mut buf, 2)?.try_into().expect("2 bytes")) as usize;
-    for slot in 0..n {
+) -> Result<usize> {
+    let n = match format {
+        RowFormat::Counted => {
+            u16::from_le_bytes(read(&mut buf, 2)?.try_into().expect("2 bytes")) as usize
+        }
+        RowFormat::Bare => usize::MAX,
+    };
+    let mut held = 0;
+    // A counted row ends after its count (reading past its end is an error); a bare one where
+    // its bytes do.
+    while held < n && (format == RowFormat::Counted || !buf.is_empty()) {
+        let slot = held;
+        held += 1;
         let tag = read(&mut buf, 1)?[0];
         let width = payload_len(tag, &mut buf)?;
         let payload = read(&mut buf, width)?;
@@ -447,7 +489,7 @@ pub fn decode_row_into(
     if !buf.is_empty() {
         return Err(corrupt("trailing bytes"));
     }
-    Ok(())
+    Ok(held)
 }
 
 fn corrupt_key(what: &str) -> SqlError {
@@ -572,16 +614,21 @@ pub fn decode_key_value(buf: &mut &[u8]) -> Result<Value> {
 }
 
 /// Decodes a row's values (as many slots as were stored) written with every value inline.
-pub fn decode_row(buf: &[u8]) -> Result<Vec<Value>> {
-    let n = u16::from_le_bytes(
-        buf.get(..2)
-            .ok_or_else(|| corrupt("truncated"))?
-            .try_into()
-            .expect("2 bytes"),
-    ) as usize;
+pub fn decode_row(buf: &[u8], format: RowFormat) -> Result<Vec<Value>> {
+    let n = match format {
+        RowFormat::Counted => u16::from_le_bytes(
+            buf.get(..2)
+                .ok_or_else(|| corrupt("truncated"))?
+                .try_into()
+                .expect("2 bytes"),
+        ) as usize,
+        // At least one byte per slot.
+        RowFormat::Bare => buf.len(),
+    };
     let slots: Vec<Option<usize>> = (0..n).map(Some).collect();
     let mut values = Value::nulls(n);
-    decode_row_into(buf, &slots, &mut values, None)?;
+    let held = decode_row_into(buf, format, &slots, &mut values, None)?;
+    values.truncate(held);
     Ok(values)
 }
 
@@ -592,6 +639,7 @@ mod tests {
     use std::cmp::Ordering;
 
     const FORMATS: [KeyFormat; 2] = [KeyFormat::Fixed, KeyFormat::Compact];
+    const ROW_FORMATS: [RowFormat; 2] = [RowFormat::Counted, RowFormat::Bare];
 
     fn key_in(v: &Value, format: KeyFormat) -> Vec<u8> {
         let mut out = Vec::new();
@@ -670,9 +718,11 @@ mod tests {
         }
 
         #[test]
-        fn test_rows_round_trip((a, b) in same_type_pair()) {
-            let row = vec![a, Value::Null, b, Value::Json("{\"k\":1}".into())];
-            prop_assert_eq!(decode_row(&encode_row(&row)).unwrap(), row);
+        fn test_rows_round_trip((a, b) in same_type_pair(), text in ".{0,140}") {
+            let row = vec![a, Value::Null, b, Value::Json("{\"k\":1}".into()), Value::Text(text)];
+            for f in ROW_FORMATS {
+                prop_assert_eq!(&decode_row(&encode_row(&row, f), f).unwrap(), &row);
+            }
         }
     }
 
@@ -695,15 +745,17 @@ mod tests {
         #[test]
         fn test_partial_decode_matches_full_decode((a, b) in same_type_pair(), mask in 0u8..16) {
             let row = vec![a, Value::Null, b, Value::Text("x\0y".into())];
-            let raw = encode_row(&row);
-            let slots: Vec<Option<usize>> =
-                (0..4).map(|i| (mask & (1 << i) != 0).then_some(3 - i)).collect();
-            let mut out = vec![Value::Null; 4];
-            decode_row_into(&raw, &slots, &mut out, None).unwrap();
-            for (slot, target) in slots.iter().enumerate() {
-                match target {
-                    Some(p) => prop_assert_eq!(&out[*p], &row[slot]),
-                    None => prop_assert_eq!(&out[3 - slot], &Value::Null),
+            for f in ROW_FORMATS {
+                let raw = encode_row(&row, f);
+                let slots: Vec<Option<usize>> =
+                    (0..4).map(|i| (mask & (1 << i) != 0).then_some(3 - i)).collect();
+                let mut out = vec![Value::Null; 4];
+                prop_assert_eq!(decode_row_into(&raw, f, &slots, &mut out, None).unwrap(), 4);
+                for (slot, target) in slots.iter().enumerate() {
+                    match target {
+                        Some(p) => prop_assert_eq!(&out[*p], &row[slot]),
+                        None => prop_assert_eq!(&out[3 - slot], &Value::Null),
+                    }
                 }
             }
         }
@@ -739,15 +791,67 @@ mod tests {
 
     #[test]
     fn test_truncated_row_is_an_error_not_a_panic() {
-        let row = encode_row(&[Value::Text("hello".into()), Value::Int(5)]);
+        let values = [Value::Text("hello".into()), Value::Int(5)];
+        let row = encode_row(&values, RowFormat::Counted);
         for cut in 0..row.len() {
-            assert!(decode_row(&row[..cut]).is_err(), "cut {cut}");
+            assert!(
+                decode_row(&row[..cut], RowFormat::Counted).is_err(),
+                "cut {cut}"
+            );
             let mut out = vec![Value::Null; 2];
             assert!(
-                decode_row_into(&row[..cut], &[Some(0), Some(1)], &mut out, None).is_err(),
+                decode_row_into(
+                    &row[..cut],
+                    RowFormat::Counted,
+                    &[Some(0), Some(1)],
+                    &mut out,
+                    None
+                )
+                .is_err(),
                 "cut {cut}"
             );
         }
+        // A bare row has no count: cut between slots it is a shorter row (the storage layer's
+        // checksums catch lost bytes), cut inside a slot an error.
+        let row = encode_row(&values, RowFormat::Bare);
+        assert_eq!(
+            row.len(),
+            6 + 2,
+            "a tiny text tag and 5 bytes, an INT1 tag and 1 byte"
+        );
+        for cut in 0..row.len() {
+            let decoded = decode_row(&row[..cut], RowFormat::Bare);
+            match cut {
+                0 => assert_eq!(decoded.unwrap(), []),
+                6 => assert_eq!(decoded.unwrap(), values[..1]),
+                _ => assert!(decoded.is_err(), "cut {cut}"),
+            }
+        }
+    }
+
+    /// Short text in a bare row keeps its length in the tag; from 128 bytes it takes the
+    /// one-byte length again. The count is gone.
+    #[test]
+    fn test_bare_rows_save_the_count_and_short_text_lengths() {
+        for (len, size) in [(0usize, 1), (127, 1 + 127), (128, 2 + 128), (300, 5 + 300)] {
+            let row = [Value::Text("y".repeat(len))];
+            let bare = encode_row(&row, RowFormat::Bare);
+            assert_eq!(bare.len(), size, "len {len}");
+            assert_eq!(decode_row(&bare, RowFormat::Bare).unwrap(), row);
+            let counted = encode_row(&row, RowFormat::Counted);
+            assert_eq!(
+                counted.len(),
+                2 + size + usize::from(len < 128),
+                "len {len}"
+            );
+        }
+        // A bare row read as counted (or the other way round) is an error or a different row,
+        // which is why the format lives in the catalog.
+        let bare = encode_row(&[Value::Int(1), Value::Int(2)], RowFormat::Bare);
+        assert_ne!(
+            decode_row(&bare, RowFormat::Counted).ok(),
+            Some(vec![Value::Int(1), Value::Int(2)])
+        );
     }
 
     #[test]
@@ -770,7 +874,9 @@ mod tests {
             i64::MAX,
         ];
         let row: Vec<Value> = ints.iter().map(|&i| Value::Int(i)).collect();
-        assert_eq!(decode_row(&encode_row(&row)).unwrap(), row);
+        for f in ROW_FORMATS {
+            assert_eq!(decode_row(&encode_row(&row, f), f).unwrap(), row);
+        }
         for (len, short) in [(0usize, true), (255, true), (256, false), (70_000, false)] {
             let text = "x".repeat(len);
             let row = vec![
@@ -778,14 +884,16 @@ mod tests {
                 Value::Json(text.clone()),
                 Value::Blob(text.clone().into_bytes()),
             ];
-            let bytes = encode_row(&row);
-            assert_eq!(decode_row(&bytes).unwrap(), row);
+            let bytes = encode_row(&row, RowFormat::Counted);
+            assert_eq!(decode_row(&bytes, RowFormat::Counted).unwrap(), row);
             let header = if short { 2 } else { 5 };
             assert_eq!(bytes.len(), 2 + 3 * (header + len), "len {len}");
         }
         // A small integer takes two bytes, not nine.
-        assert_eq!(encode_row(&[Value::Int(7)]).len(), 2 + 2);
-        assert_eq!(encode_row(&[Value::Int(1_000_000)]).len(), 2 + 5);
+        for (f, count) in [(RowFormat::Counted, 2), (RowFormat::Bare, 0)] {
+            assert_eq!(encode_row(&[Value::Int(7)], f).len(), count + 2);
+            assert_eq!(encode_row(&[Value::Int(1_000_000)], f).len(), count + 5);
+        }
     }
 
     /// Rows written before the narrow tags (8-byte integers, 4-byte lengths) still decode.
@@ -801,7 +909,7 @@ mod tests {
         old.extend_from_slice(&1u32.to_le_bytes());
         old.push(9);
         assert_eq!(
-            decode_row(&old).unwrap(),
+            decode_row(&old, RowFormat::Counted).unwrap(),
             vec![
                 Value::Int(42),
                 Value::Text("hi".into()),
@@ -809,7 +917,14 @@ mod tests {
             ]
         );
         let mut out = vec![Value::Null; 3];
-        decode_row_into(&old, &[None, Some(0), Some(2)], &mut out, None).unwrap();
+        decode_row_into(
+            &old,
+            RowFormat::Counted,
+            &[None, Some(0), Some(2)],
+            &mut out,
+            None,
+        )
+        .unwrap();
         assert_eq!(
             out,
             vec![Value::Text("hi".into()), Value::Null, Value::Blob(vec![9])]
@@ -825,9 +940,10 @@ mod tests {
         ];
         // Slot 0 is the first key column, slot 2 the second.
         let in_key = vec![Some(0), None, Some(1)];
-        let raw = encode_row_with_key(&row, &in_key);
-        assert_eq!(raw.len(), 2 + 1 + (2 + 4) + 1);
-        assert!(raw.len() < encode_row(&row).len());
+        let bare = RowFormat::Bare;
+        let raw = encode_row_with_key(&row, &in_key, bare);
+        assert_eq!(raw.len(), 1 + (1 + 4) + 1);
+        assert!(raw.len() < encode_row(&row, bare).len());
         let mut pk = Vec::new();
         encode_key(
             &[Value::Int(1_000_000), Value::Text("k2".into())],
@@ -838,19 +954,21 @@ mod tests {
         key.extend_from_slice(&pk);
         let all = [Some(0), Some(1), Some(2)];
         let mut out = Value::nulls(3);
-        decode_row_into(&raw, &all, &mut out, Some(row_key_pk(&key).unwrap())).unwrap();
+        let pk = row_key_pk(&key).unwrap();
+        decode_row_into(&raw, bare, &all, &mut out, Some(pk)).unwrap();
         assert_eq!(out, row);
         // Without the key, a wanted key column is an error; an unwanted one is skipped.
         let mut out = Value::nulls(3);
-        assert!(decode_row_into(&raw, &all, &mut out, None).is_err());
+        assert!(decode_row_into(&raw, bare, &all, &mut out, None).is_err());
         let mut out = Value::nulls(3);
-        decode_row_into(&raw, &[None, Some(1), None], &mut out, None).unwrap();
+        decode_row_into(&raw, bare, &[None, Some(1), None], &mut out, None).unwrap();
         assert_eq!(out[1], Value::Text("name".into()));
         // A reference beyond the key's values, or a key that is not a row key, is an error.
         let mut short = row_prefix(7);
         encode_key(&[Value::Int(1_000_000)], KeyFormat::Compact, &mut short);
         let mut out = Value::nulls(3);
-        assert!(decode_row_into(&raw, &all, &mut out, Some(row_key_pk(&short).unwrap())).is_err());
+        let short = row_key_pk(&short).unwrap();
+        assert!(decode_row_into(&raw, bare, &all, &mut out, Some(short)).is_err());
         assert!(row_key_pk(&index_prefix(7, 1)).is_err());
         assert!(row_key_pk(b"t").is_err());
     }
@@ -865,8 +983,10 @@ mod tests {
         ];
         assert_eq!(stored_in_key(&pk, 4), vec![None, Some(2), Some(0), None]);
         // NULL (never a key value) stays inline even in a key slot.
-        let raw = encode_row_with_key(&[Value::Null], &[Some(0)]);
-        assert_eq!(decode_row(&raw).unwrap(), vec![Value::Null]);
+        for f in ROW_FORMATS {
+            let raw = encode_row_with_key(&[Value::Null], &[Some(0)], f);
+            assert_eq!(decode_row(&raw, f).unwrap(), vec![Value::Null]);
+        }
         // Only the first MAX_KEY_REFS key columns can be referred to.
         let many: Vec<(usize, &T)> = (0..20).map(|s| (s, &T::Integer)).collect();
         let refs = stored_in_key(&many, 20);

@@ -657,7 +657,7 @@ pub fn row_from_slots(
 ) -> Result<Row> {
     let mut row = Value::nulls(table.columns.len());
     let pk = key.map(encoding::row_key_pk).transpose()?;
-    encoding::decode_row_into(raw, slots, &mut row, pk)?;
+    encoding::decode_row_into(raw, table.row_format, slots, &mut row, pk)?;
     Ok(row)
 }
 

@@ -86,7 +86,7 @@ pub fn stored_row(table: &TableDef, row: &[Value]) -> Vec<u8> {
     for (c, v) in table.columns.iter().zip(row) {
         slots[c.slot as usize] = v.clone();
     }
-    encode_row_with_key(&slots, &pk_in_key(table))
+    encode_row_with_key(&slots, &pk_in_key(table), table.row_format)
 }
 
 /// [`encoding::stored_in_key`] for `table`.
