@@ -472,15 +472,20 @@ fn text_of(value: &Value) -> Result<&str> {
     }
 }
 
-fn item_of(row: &[Value]) -> Result<Item> {
-    let [id, category, price, name] = row else {
-        return Err(format!("ours: expected 4 columns, got {}", row.len()).into());
+/// The item in a result row, taking its text rather than copying it (as the SQLite side
+/// builds its item from the column it reads).
+fn item_of(row: Vec<Value>) -> Result<Item> {
+    let Ok::<[Value; 4], _>([id, category, price, name]) = row.try_into() else {
+        return Err("ours: expected 4 columns".into());
+    };
+    let Value::Text(name) = name else {
+        return Err(format!("ours: expected text, got {name:?}").into());
     };
     Ok(Item {
-        id: int_of(id)?,
-        category: int_of(category)?,
-        price: int_of(price)?,
-        name: text_of(name)?.to_owned(),
+        id: int_of(&id)?,
+        category: int_of(&category)?,
+        price: int_of(&price)?,
+        name,
     })
 }
 
@@ -499,8 +504,8 @@ impl SqlDb for Ours {
 
     fn point(&mut self, id: i64) -> Result<Vec<Item>> {
         self.query(POINT, &[Value::Int(id)])?
-            .iter()
-            .map(|row| item_of(row))
+            .into_iter()
+            .map(item_of)
             .collect()
     }
 
@@ -518,7 +523,7 @@ impl SqlDb for Ours {
             );
         }
         let mut summary = RangeSummary::default();
-        for row in &rows {
+        for row in rows {
             let item = item_of(row)?;
             summary.rows += 1;
             summary.id_sum += item.id;

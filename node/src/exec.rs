@@ -337,6 +337,72 @@ pub fn holds(pred: &Expr, row: &[Value], ctx: &Ctx<'_>) -> Result<bool> {
     Ok(expr::truth(&eval(pred, row, ctx)?)? == Some(true))
 }
 
+/// The part of a scan's filter its access path does not already guarantee. An index point
+/// lookup finds exactly the rows whose indexed columns have the looked-up values when each
+/// value already has its column's type and that type's key form is exact
+/// ([`encoding::key_round_trips`]: equal keys mean SQL-equal values); a conjunct `column =
+/// constant` that such a lookup used then holds for every row found and is dropped, so rows
+/// are not compared again. The planner keeps every conjunct in the filter; this decides per
+/// execution, since `$n` parameters take their values (and types) only now.
+fn residual_filter<'p>(
+    table: &TableDef,
+    access: &Access,
+    filter: &'p Expr,
+    ctx: &Ctx<'_>,
+) -> Result<Option<std::borrow::Cow<'p, Expr>>> {
+    use std::borrow::Cow;
+    let Access::IndexPoint { index, values, .. } = access else {
+        return Ok(Some(Cow::Borrowed(filter)));
+    };
+    let Some(def) = table.indexes.iter().find(|i| i.id == *index) else {
+        return Ok(Some(Cow::Borrowed(filter)));
+    };
+    let constant = |e: &Expr| -> Result<Option<Value>> {
+        Ok(match e {
+            Expr::Literal(_) | Expr::Param(_) => Some(eval(e, &[], ctx)?),
+            _ => None,
+        })
+    };
+    // (column, value) pairs the lookup matched exactly.
+    let mut exact: Vec<(usize, Value)> = Vec::new();
+    for (e, col) in values.iter().zip(table.index_columns(def)) {
+        let data_type = &table.columns[col].data_type;
+        let Some(v) = constant(e)? else { continue };
+        if v.is_null() || !encoding::key_round_trips(data_type) {
+            continue;
+        }
+        if crate::cast::cast(&v, data_type).is_ok_and(|c| c == v) {
+            exact.push((col, v));
+        }
+    }
+    if exact.is_empty() {
+        return Ok(Some(Cow::Borrowed(filter)));
+    }
+    let mut kept = Vec::new();
+    let mut dropped = false;
+    for part in filter.clone().conjuncts() {
+        let implied = match &part {
+            Expr::Binary(BinOp::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+                (Expr::Column(c), e) | (e, Expr::Column(c)) => match constant(e)? {
+                    Some(v) => exact.iter().any(|(col, x)| col == c && *x == v),
+                    None => false,
+                },
+                _ => false,
+            },
+            _ => false,
+        };
+        if implied {
+            dropped = true;
+        } else {
+            kept.push(part);
+        }
+    }
+    if !dropped {
+        return Ok(Some(Cow::Borrowed(filter)));
+    }
+    Ok(Expr::and_all(kept).map(Cow::Owned))
+}
+
 /// Starts executing `plan`.
 pub fn open<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
     let Some(profile) = ctx.profile else {
@@ -389,9 +455,13 @@ fn open_node<'a>(plan: &'a Plan, ctx: &'a Ctx<'a>) -> Result<RowIter<'a>> {
             ..
         } => {
             let rows = scan_table(table, access, needed.as_deref(), ctx)?;
+            let filter = match filter {
+                Some(f) => residual_filter(table, access, f, ctx)?,
+                None => None,
+            };
             match filter {
                 Some(f) => Box::new(rows.filter_map(move |r| match r {
-                    Ok(row) => match holds(f, &row, ctx) {
+                    Ok(row) => match holds(&f, &row, ctx) {
                         Ok(true) => Some(Ok(row)),
                         Ok(false) => None,
                         Err(e) => Some(Err(e)),
