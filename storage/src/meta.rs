@@ -31,19 +31,22 @@ use crate::wal::Lsn;
 
 /// Identifies a NeuroQuantumDB data file.
 pub const MAGIC: &[u8; 8] = b"NQDBFILE";
-/// The on-disk format version this build writes. Version 5 stores the key prefix a leaf's keys
-/// share once, at the end of the page, instead of in every cell (see [`crate::node`]);
-/// version 4 added the compact MVCC write record (see [`crate::mvcc::keys`]). An older build
-/// would open such a file and then misread the pages or records written by this one, so the
-/// version moves and older builds refuse the file at open instead.
-pub const FORMAT_VERSION: u32 = 5;
-/// The oldest format version this build reads. Every older version is a subset of version 5:
-/// version 4 nodes have a stored prefix length of 0 (bytes 24..26 of a node are zero) and whole
-/// keys in their cells, which version 5 still reads, and converts when it next rebuilds the
-/// node; version 3 files hold only legacy MVCC write records (9-byte header), which version 4
-/// still reads; version 2 files in addition never use a shared key prefix in B+ tree nodes
-/// (bytes 22..24 of a node are zero), read as a prefix of length 0. The header is rewritten as
-/// the current version at the next checkpoint.
+/// The on-disk format version this build writes. Version 6 changes no page: it marks files
+/// whose SQL tables may hold bare row values (no slot count, see `nq_node::encoding`), which an
+/// older build would misread. Version 5 stores the key prefix a leaf's keys share once,
+/// instead of in every cell (see [`crate::node`]); version 4 added the compact MVCC write
+/// record (see [`crate::mvcc::keys`]). An older build would open such a file and then misread
+/// the pages or records written by this one, so the version moves and older builds refuse the
+/// file at open instead.
+pub const FORMAT_VERSION: u32 = 6;
+/// The oldest format version this build reads. Every older version is a subset of version 6:
+/// version 5 files hold only counted SQL rows, which version 6 still reads; version 4 nodes
+/// have a stored prefix length of 0 (bytes 24..26 of a node are zero) and whole keys in their
+/// cells, which version 5 still reads, and converts when it next rebuilds the node; version 3
+/// files hold only legacy MVCC write records (9-byte header), which version 4 still reads;
+/// version 2 files in addition never use a shared key prefix in B+ tree nodes (bytes 22..24 of
+/// a node are zero), read as a prefix of length 0. The header is rewritten as the current
+/// version at the next checkpoint.
 pub const OLDEST_READABLE_VERSION: u32 = 2;
 /// Page 0 holds the file header.
 pub const META_PAGE: PageId = 0;
