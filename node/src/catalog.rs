@@ -291,7 +291,7 @@ impl KvTxn for ClockedTxn {
         self.txn().multi_get(keys)
     }
 
-    fn multi_get_with(&self, keys: &[Vec<u8>], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
+    fn multi_get_with(&self, keys: &[&[u8]], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
         self.txn().multi_get_with(keys, found)
     }
 

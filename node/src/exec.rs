@@ -825,7 +825,7 @@ fn scan_table<'a>(
             r
         })));
     }
-    let rows = scan_keyed_with(table, access, Rc::new(slots), ctx)?;
+    let rows = scan_keyed_with(table, access, Rc::new(slots), false, ctx)?;
     Ok(Box::new(rows.map(|r| r.map(|(_, row)| row))))
 }
 
@@ -858,14 +858,17 @@ pub fn scan_keyed<'a>(
     access: &'a Access,
     ctx: &'a Ctx<'a>,
 ) -> Result<KeyedIter<'a>> {
-    scan_keyed_with(table, access, Rc::new(slot_map(table, None)), ctx)
+    scan_keyed_with(table, access, Rc::new(slot_map(table, None)), true, ctx)
 }
 
-/// Like [`scan_keyed`], decoding only the columns `slots` maps (see [`slot_map`]).
+/// Like [`scan_keyed`], decoding only the columns `slots` maps (see [`slot_map`]). Without
+/// `keyed`, rows found through an index come with empty keys (callers that drop the keys
+/// spare an allocation per row).
 fn scan_keyed_with<'a>(
     table: &'a TableDef,
     access: &'a Access,
     slots: Rc<Vec<Option<usize>>>,
+    keyed: bool,
     ctx: &'a Ctx<'a>,
 ) -> Result<KeyedIter<'a>> {
     let counter = match (access, ctx.stats) {
@@ -876,7 +879,7 @@ fn scan_keyed_with<'a>(
         }
         _ => None,
     };
-    let rows = scan_access(table, access, slots, ctx)?;
+    let rows = scan_access(table, access, slots, keyed, ctx)?;
     Ok(Box::new(rows.map(move |r| {
         ctx.check()?;
         if let Some(c) = &counter {
@@ -890,6 +893,7 @@ fn scan_access<'a>(
     table: &'a TableDef,
     access: &'a Access,
     slots: Rc<Vec<Option<usize>>>,
+    keyed: bool,
     ctx: &'a Ctx<'a>,
 ) -> Result<KeyedIter<'a>> {
     let row_prefix = encoding::row_prefix(table.id);
@@ -952,11 +956,11 @@ fn scan_access<'a>(
                 }
             }
             let end = prefix_end(&prefix);
-            let entries = ctx.txn.scan(&prefix, end.as_deref())?;
             if *covering {
+                let entries = ctx.txn.scan(&prefix, end.as_deref())?;
                 index_only_rows(table, def, entries, &slots)
             } else {
-                index_rows(table, entries, slots, ctx)
+                index_rows(table, &prefix, end.as_deref(), slots, keyed, ctx)?
             }
         }
         Access::IndexRange {
@@ -974,11 +978,11 @@ fn scan_access<'a>(
             let prefix = encoding::index_prefix(table.id, *index);
             match range_keys(&prefix, table, col, range, ctx)? {
                 Some((start, end)) => {
-                    let entries = ctx.txn.scan(&start, end.as_deref())?;
                     if *covering {
+                        let entries = ctx.txn.scan(&start, end.as_deref())?;
                         index_only_rows(table, def, entries, &slots)
                     } else {
-                        index_rows(table, entries, slots, ctx)
+                        index_rows(table, &start, end.as_deref(), slots, keyed, ctx)?
                     }
                 }
                 None => Box::new(std::iter::empty()),
@@ -993,20 +997,65 @@ fn scan_access<'a>(
 /// [`INDEX_BATCH_MAX`].
 fn index_rows<'a>(
     table: &'a TableDef,
-    entries: crate::kv::KvIter<'a>,
+    start: &[u8],
+    end: Option<&[u8]>,
     slots: Rc<Vec<Option<usize>>>,
+    keyed: bool,
     ctx: &'a Ctx<'a>,
-) -> KeyedIter<'a> {
-    Box::new(IndexRows {
+) -> Result<KeyedIter<'a>> {
+    // The index entries are read where they lie: each appends its row key to `found`, so an
+    // entry costs no allocation of its own.
+    let found = Rc::new(RefCell::new(RowKeys::default()));
+    let row_prefix = encoding::row_prefix(table.id);
+    let sink = Rc::clone(&found);
+    let entries = ctx.txn.scan_values(
+        start,
+        end,
+        Box::new(move |_, pk: &[u8]| {
+            sink.borrow_mut().push(&row_prefix, pk);
+            Ok(Vec::new())
+        }),
+    )?;
+    Ok(Box::new(IndexRows {
         table,
         entries,
+        found,
         slots,
         ctx,
-        row_prefix: encoding::row_prefix(table.id),
+        keyed,
         batch: INDEX_BATCH_MIN,
         ready: std::collections::VecDeque::new(),
         done: false,
-    })
+    }))
+}
+
+/// Row keys one after another in one buffer.
+#[derive(Default)]
+struct RowKeys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl RowKeys {
+    fn push(&mut self, prefix: &[u8], suffix: &[u8]) {
+        self.bytes.extend_from_slice(prefix);
+        self.bytes.extend_from_slice(suffix);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
 }
 
 /// First and largest batch of row keys [`index_rows`] fetches at once.
@@ -1015,10 +1064,13 @@ const INDEX_BATCH_MAX: usize = 1024;
 
 struct IndexRows<'a> {
     table: &'a TableDef,
-    entries: crate::kv::KvIter<'a>,
+    /// The index entries; reading one appends its row key to `found`.
+    entries: RowIter<'a>,
+    found: Rc<RefCell<RowKeys>>,
     slots: Rc<Vec<Option<usize>>>,
     ctx: &'a Ctx<'a>,
-    row_prefix: Vec<u8>,
+    /// Whether rows are yielded with their keys (else with empty ones).
+    keyed: bool,
     batch: usize,
     /// Fetched rows not yet yielded, with their keys.
     ready: std::collections::VecDeque<(Vec<u8>, Result<Row>)>,
@@ -1028,15 +1080,13 @@ struct IndexRows<'a> {
 impl IndexRows<'_> {
     /// Reads the next batch of index entries and fetches their rows into `ready`.
     fn fill(&mut self) -> Result<()> {
-        let mut keys = Vec::with_capacity(self.batch);
-        while keys.len() < self.batch {
+        self.found.borrow_mut().clear();
+        let mut n = 0;
+        while n < self.batch {
             match self.entries.next() {
                 Some(entry) => {
-                    let (_, pk) = entry?;
-                    let mut key = Vec::with_capacity(self.row_prefix.len() + pk.len());
-                    key.extend_from_slice(&self.row_prefix);
-                    key.extend_from_slice(&pk);
-                    keys.push(key);
+                    entry?;
+                    n += 1;
                 }
                 None => {
                     self.done = true;
@@ -1045,15 +1095,17 @@ impl IndexRows<'_> {
             }
         }
         self.batch = (self.batch * 2).min(INDEX_BATCH_MAX);
-        if keys.is_empty() {
+        let found = self.found.borrow();
+        if found.len() == 0 {
             return Ok(());
         }
+        let keys: Vec<&[u8]> = (0..found.len()).map(|i| found.get(i)).collect();
         // Rows are decoded where they lie, in key order; `ready` keeps index order.
         let mut rows: Vec<Option<Result<Row>>> = Vec::new();
         rows.resize_with(keys.len(), || None);
         let (table, slots) = (self.table, &self.slots);
         self.ctx.txn.multi_get_with(&keys, &mut |i, raw| {
-            rows[i] = Some(row_from_slots(table, Some(&keys[i]), raw, slots));
+            rows[i] = Some(row_from_slots(table, Some(keys[i]), raw, slots));
         })?;
         for (key, row) in keys.into_iter().zip(rows) {
             let Some(row) = row else {
@@ -1064,6 +1116,7 @@ impl IndexRows<'_> {
                     ),
                 )));
             };
+            let key = if self.keyed { key.to_vec() } else { Vec::new() };
             self.ready.push_back((key, row));
         }
         Ok(())
@@ -1805,7 +1858,8 @@ fn lookup_join_row(
             },
         };
         let matches: Vec<(Vec<u8>, Row)> =
-            scan_keyed_with(table, &access, Rc::clone(slots), ctx)?.collect::<Result<_>>()?;
+            scan_keyed_with(table, &access, Rc::clone(slots), false, ctx)?
+                .collect::<Result<_>>()?;
         for (_, rrow) in matches {
             if let Some(f) = filter
                 && !holds(f, &rrow, ctx)?

@@ -34,8 +34,9 @@ pub trait KvTxn: Send + std::fmt::Debug {
     /// value of each `keys[i]` that has one, in no particular order (keys without a value are
     /// skipped). The local store passes each value where it lies in the page, so a caller that
     /// decodes values (rows behind an index) copies none of them.
-    fn multi_get_with(&self, keys: &[Vec<u8>], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
-        for (i, value) in self.multi_get(keys)?.into_iter().enumerate() {
+    fn multi_get_with(&self, keys: &[&[u8]], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        for (i, value) in self.multi_get(&keys)?.into_iter().enumerate() {
             if let Some(value) = value {
                 found(i, &value);
             }
@@ -96,7 +97,7 @@ impl KvTxn for Transaction {
         Ok(Transaction::get_many(self, keys)?)
     }
 
-    fn multi_get_with(&self, keys: &[Vec<u8>], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
+    fn multi_get_with(&self, keys: &[&[u8]], found: &mut dyn FnMut(usize, &[u8])) -> Result<()> {
         Ok(Transaction::get_many_with(self, keys, |i, v| {
             found(i, v);
             Ok(())
@@ -263,6 +264,7 @@ mod tests {
             // Each found value once, under its own index.
             let with = |t: &dyn KvTxn| {
                 let mut seen: Vec<Option<Vec<u8>>> = vec![None; asked.len()];
+                let asked: Vec<&[u8]> = asked.iter().map(Vec::as_slice).collect();
                 t.multi_get_with(&asked, &mut |i, v| {
                     assert!(
                         seen[i].replace(v.to_vec()).is_none(),
