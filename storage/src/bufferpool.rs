@@ -431,6 +431,35 @@ impl BufferPool {
         }
     }
 
+    /// Calls `f(i, page)` for each page `ids[i]` that is resident and whose latch is free right
+    /// now, under a shared latch; skips the others. Never loads a page and never waits for a
+    /// latch, so a caller holding latches of its own can use it on any page: for speculative
+    /// looks ahead (which cell a coming lookup will read), not for reads that must happen.
+    /// The pages are pinned under one lock of the table and do not count as accesses.
+    pub(crate) fn probe_resident(&self, ids: &[PageId], mut f: impl FnMut(usize, &[u8])) {
+        let mut pinned: [Option<u32>; PROBE_MAX] = [None; PROBE_MAX];
+        {
+            let state = self.state.lock();
+            for (slot, id) in pinned.iter_mut().zip(ids) {
+                if let Some(&idx) = state.table.get(id) {
+                    self.frames[idx as usize]
+                        .pins
+                        .fetch_add(1, Ordering::AcqRel);
+                    *slot = Some(idx);
+                }
+            }
+        }
+        for (i, (slot, &id)) in pinned.iter().zip(ids).enumerate() {
+            let Some(idx) = *slot else { continue };
+            if let Some(guard) = self.frames[idx as usize].latch.try_read()
+                && guard.page_id == id
+            {
+                f(i, &guard.buf);
+            }
+            self.unpin(idx);
+        }
+    }
+
     /// Loads page `id` from disk unless it is resident, for a read-ahead helper. A resident
     /// page is only pinned and unpinned, never latched, so the helper never waits for a page
     /// another thread holds (a writer, or the reader it works for); a failed read is
@@ -895,6 +924,9 @@ impl Drop for BufferPool {
         }
     }
 }
+
+/// Most pages [`BufferPool::probe_resident`] looks at per call.
+pub(crate) const PROBE_MAX: usize = 16;
 
 /// A pinned page under a shared latch.
 pub struct PageRef<'a> {

@@ -564,6 +564,31 @@ pub(crate) fn search(buf: &[u8], target: &[u8]) -> NodeResult<Result<usize, usiz
     Ok(Err(lo))
 }
 
+/// Where the cell [`search`] would end on for `target` most likely lies: the byte offset of the
+/// first cell whose slot head is not below the target's, found from the slot array alone (no
+/// cell is read, so calling this on a node whose cells are not in the CPU cache does not wait
+/// for them). `None` when the target falls outside the node's shared prefix, the node is
+/// empty or malformed. A hint for prefetching, never for finding keys.
+pub(crate) fn probe_cell(buf: &[u8], target: &[u8]) -> Option<usize> {
+    let n = nkeys(buf);
+    let p = prefix_len(buf);
+    let stored = stored_prefix(buf).ok()?;
+    if n == 0 || stored.len() != p || target.get(..p)? != stored {
+        return None;
+    }
+    let target_head = node_head(buf, target, p);
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if slot_head(buf, mid).ok()? < target_head {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    slot(buf, lo.min(n - 1)).ok()
+}
+
 /// Decodes leaf cell `i` into its key and value reference.
 pub(crate) fn leaf_entry(buf: &[u8], i: usize) -> NodeResult<(NodeKey<'_>, ValueRef<'_>)> {
     let prefix = stored_prefix(buf)?;
