@@ -1050,3 +1050,56 @@ impl fmt::Debug for PageMut<'_> {
         f.debug_struct("PageMut").field("page", &self.id()).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::Meta;
+    use crate::page::PageType;
+    use crate::vfs::StdVfs;
+
+    /// A probe sees resident pages whose latch is free, and skips pages that are absent (it
+    /// loads nothing) or write-latched (it waits for nothing), in the order asked.
+    #[test]
+    fn test_probe_resident_skips_absent_and_latched_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Meta {
+            page_size: 4096,
+            page_count: 8,
+            free_head: 0,
+            free_len: 0,
+            catalog_root: 1,
+            checkpoint_lsn: 0,
+            sequence: 0,
+        };
+        let pager = Pager::create(&StdVfs, &dir.path().join("p.nqdb"), &meta).unwrap();
+        let config = BufferPoolConfig {
+            flush_interval: None,
+            ..BufferPoolConfig::default()
+        };
+        let pool = BufferPool::new(Arc::new(pager), &config, None).unwrap();
+        for id in 1..4 {
+            let mut page = pool.create(id).unwrap();
+            crate::page::init(&mut page, id, PageType::Overflow);
+            page[100] = id as u8;
+        }
+        pool.flush_all().unwrap();
+        let latched = pool.write(2).unwrap();
+        let misses = pool.stats().misses;
+        let mut seen = Vec::new();
+        pool.probe_resident(&[3, 2, 7, 1], |i, page| seen.push((i, page[100])));
+        assert_eq!(seen, [(0, 3), (3, 1)]);
+        assert!(!pool.is_resident(7), "the probe loaded nothing");
+        assert_eq!(pool.stats().misses, misses);
+        drop(latched);
+        seen.clear();
+        pool.probe_resident(&[2], |i, page| seen.push((i, page[100])));
+        assert_eq!(seen, [(0, 2)]);
+        // Every pin was given back, so the frames can be evicted again.
+        assert!(
+            pool.frames
+                .iter()
+                .all(|f| f.pins.load(Ordering::Acquire) == 0)
+        );
+    }
+}

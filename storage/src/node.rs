@@ -1159,6 +1159,36 @@ mod tests {
         validate_header(&buf).unwrap();
     }
 
+    /// The probe finds, from the slots alone, the cell a search for a key (present, or a
+    /// version-like extension of it) ends on, and nothing for keys outside the node's prefix.
+    #[test]
+    fn test_probe_cell_points_at_the_cell_search_ends_on() {
+        let mut buf = leaf();
+        let cells: Vec<Vec<u8>> = (0..50)
+            .map(|i| leaf_cell_inline(&prefixed(i * 2), b"value"))
+            .collect();
+        assert!(rebuild(&mut buf, &cells));
+        for i in 0..50u32 {
+            let found = search(&buf, &prefixed(i * 2)).unwrap().unwrap();
+            assert_eq!(
+                probe_cell(&buf, &prefixed(i * 2)),
+                Some(slot(&buf, found).unwrap())
+            );
+            // A longer key sorting right after the stored one still lands on its cell.
+            let mut longer = prefixed(i * 2);
+            longer.push(0x01);
+            assert_eq!(probe_cell(&buf, &longer), Some(slot(&buf, found).unwrap()));
+        }
+        assert_eq!(probe_cell(&buf, b"a"), None);
+        assert_eq!(probe_cell(&buf, b"zzzzzzzz"), None);
+        assert_eq!(probe_cell(&leaf(), &prefixed(0)), None);
+        // Garbage is no panic.
+        let mut bad = buf.clone();
+        let at = slots_at(&bad);
+        bad[at..at + 8].fill(0xFF);
+        let _ = probe_cell(&bad, &prefixed(2));
+    }
+
     #[test]
     fn test_key_without_the_stored_prefix_relays_the_node_out_or_does_not_fit() {
         let mut buf = leaf();
