@@ -170,8 +170,9 @@ pub struct SqlEngineArgs {
     #[arg(long)]
     pub keep: bool,
     /// Prints one line per range select of our engine to stderr: `range_trace category=C
-    /// ms=T misses=M prefetched=P` (buffer-pool misses during it, and how many of those the
-    /// read-ahead helper loaded), to see which selects miss the cache
+    /// ms=T misses=M prefetched=P written=W dirty=D` (buffer-pool misses during it, how many of
+    /// those the read-ahead helper loaded, pages written back during it, dirty pages after it),
+    /// to see which selects miss the cache and whether write-back competes with them
     #[arg(long)]
     pub trace_ranges: bool,
 }
@@ -516,10 +517,13 @@ impl SqlDb for Ours {
         if let Some(before) = before {
             let after = self.engine.buffer_pool_stats();
             eprintln!(
-                "range_trace category={category} ms={:.3} misses={} prefetched={}",
+                "range_trace category={category} ms={:.3} misses={} prefetched={} written={} \
+                 dirty={}",
                 started.elapsed().as_secs_f64() * 1e3,
                 after.misses - before.misses,
-                after.prefetched - before.prefetched
+                after.prefetched - before.prefetched,
+                after.page_writes - before.page_writes,
+                after.dirty_pages
             );
         }
         let mut summary = RangeSummary::default();
