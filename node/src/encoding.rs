@@ -622,14 +622,24 @@ pub fn decode_row(buf: &[u8], format: RowFormat) -> Result<Vec<Value>> {
                 .try_into()
                 .expect("2 bytes"),
         ) as usize,
-        // At least one byte per slot.
-        RowFormat::Bare => buf.len(),
+        RowFormat::Bare => bare_slots(buf)?,
     };
     let slots: Vec<Option<usize>> = (0..n).map(Some).collect();
     let mut values = Value::nulls(n);
-    let held = decode_row_into(buf, format, &slots, &mut values, None)?;
-    values.truncate(held);
+    decode_row_into(buf, format, &slots, &mut values, None)?;
     Ok(values)
+}
+
+/// How many slots a bare row holds (each is a tag and its payload).
+fn bare_slots(mut buf: &[u8]) -> Result<usize> {
+    let mut n = 0;
+    while !buf.is_empty() {
+        let tag = read(&mut buf, 1)?[0];
+        let width = payload_len(tag, &mut buf)?;
+        read(&mut buf, width)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
