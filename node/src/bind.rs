@@ -962,23 +962,7 @@ impl<'a> Binder<'a> {
                             .ok_or(SqlError::UnknownTable(tname));
                     }
                 };
-                let columns = def
-                    .columns
-                    .iter()
-                    .map(|c| OutColumn {
-                        table: Some(alias_name.clone()),
-                        name: c.name.clone(),
-                        data_type: c.data_type.clone(),
-                    })
-                    .collect();
-                Ok(Plan::Scan {
-                    table: def,
-                    alias: alias_name,
-                    access: Access::Full,
-                    filter: None,
-                    columns,
-                    needed: None,
-                })
+                Ok(scan_plan(def, alias_name, Access::Full))
             }
             TableFactor::Derived {
                 subquery, alias, ..
@@ -1055,24 +1039,8 @@ impl<'a> Binder<'a> {
         let alias = alias.unwrap_or_else(|| def.name.clone());
         let ast = crate::write::parse_expr(&args.predicate)?;
         let predicate = self.table_expr(&ast, &def, &alias)?;
-        let columns = def
-            .columns
-            .iter()
-            .map(|c| OutColumn {
-                table: Some(alias.clone()),
-                name: c.name.clone(),
-                data_type: c.data_type.clone(),
-            })
-            .collect();
         Ok(Plan::Grover {
-            input: Box::new(Plan::Scan {
-                table: def,
-                alias,
-                access,
-                filter: None,
-                columns,
-                needed: None,
-            }),
+            input: Box::new(scan_plan(def, alias, access)),
             predicate,
             max_rows: args.max_rows,
         })
@@ -2238,16 +2206,34 @@ impl<'a> Binder<'a> {
 
 fn table_scope(table: &TableDef, alias: &str) -> Scope {
     Scope {
-        columns: table
-            .columns
-            .iter()
-            .map(|c| OutColumn {
-                table: Some(alias.to_string()),
-                name: c.name.clone(),
-                data_type: c.data_type.clone(),
-            })
-            .collect(),
+        columns: table_columns(table, alias),
         prefer_first: false,
+    }
+}
+
+/// The output columns of a scan of `table` under `alias`: every column, in table order.
+fn table_columns(table: &TableDef, alias: &str) -> Vec<OutColumn> {
+    table
+        .columns
+        .iter()
+        .map(|c| OutColumn {
+            table: Some(alias.to_string()),
+            name: c.name.clone(),
+            data_type: c.data_type.clone(),
+        })
+        .collect()
+}
+
+/// A scan of `table` under `alias` through `access`, yielding every column, with no filter
+/// yet (predicate pushdown adds it).
+fn scan_plan(table: Arc<TableDef>, alias: String, access: Access) -> Plan {
+    Plan::Scan {
+        columns: table_columns(&table, &alias),
+        table,
+        alias,
+        access,
+        filter: None,
+        needed: None,
     }
 }
 
@@ -3110,7 +3096,7 @@ mod prune_tests {
 
     use super::*;
     use crate::catalog::{ColumnDef, TableDef};
-    use crate::plan::{Access, JoinAlgorithm, JoinKind, OutColumn};
+    use crate::plan::{Access, JoinAlgorithm, JoinKind};
 
     fn scan(id: u32, name: &str, columns: &[(&str, DataType)]) -> Plan {
         let table = TableDef {
@@ -3136,22 +3122,7 @@ mod prune_tests {
             key_format: crate::encoding::KeyFormat::Compact,
             row_format: crate::encoding::RowFormat::Bare,
         };
-        Plan::Scan {
-            columns: table
-                .columns
-                .iter()
-                .map(|c| OutColumn {
-                    table: Some(name.into()),
-                    name: c.name.clone(),
-                    data_type: c.data_type.clone(),
-                })
-                .collect(),
-            table: Arc::new(table),
-            alias: name.into(),
-            access: Access::Full,
-            filter: None,
-            needed: None,
-        }
+        scan_plan(Arc::new(table), name.into(), Access::Full)
     }
 
     fn scan_needed(plan: &Plan) -> Vec<Option<Vec<bool>>> {

@@ -912,18 +912,9 @@ fn scan_access<'a>(
             _ => Box::new(std::iter::empty()),
         },
         Access::PkPoint(values) => {
-            let pk = table.pk_indices();
             let mut key = row_prefix;
-            for (e, &col) in values.iter().zip(&pk) {
-                let v = eval(e, &[], ctx)?;
-                if v.is_null() {
-                    return Ok(Box::new(std::iter::empty()));
-                }
-                // A value the column cannot hold matches no row.
-                match bound_key(table, col, &v)? {
-                    Some(k) => key.extend(k),
-                    None => return Ok(Box::new(std::iter::empty())),
-                }
+            if !append_point_key(table, &table.pk_indices(), values, ctx, &mut key)? {
+                return Ok(Box::new(std::iter::empty()));
             }
             match ctx.txn.get(&key)? {
                 Some(raw) => Box::new(std::iter::once(
@@ -938,22 +929,10 @@ fn scan_access<'a>(
             covering,
             ..
         } => {
-            let def = table
-                .indexes
-                .iter()
-                .find(|i| i.id == *index)
-                .ok_or_else(|| SqlError::UnknownIndex(index.to_string()))?;
-            let cols = table.index_columns(def);
+            let def = index_def(table, *index)?;
             let mut prefix = encoding::index_prefix(table.id, *index);
-            for (e, &col) in values.iter().zip(&cols) {
-                let v = eval(e, &[], ctx)?;
-                if v.is_null() {
-                    return Ok(Box::new(std::iter::empty()));
-                }
-                match bound_key(table, col, &v)? {
-                    Some(k) => prefix.extend(k),
-                    None => return Ok(Box::new(std::iter::empty())),
-                }
+            if !append_point_key(table, &table.index_columns(def), values, ctx, &mut prefix)? {
+                return Ok(Box::new(std::iter::empty()));
             }
             let end = prefix_end(&prefix);
             if *covering {
@@ -969,11 +948,7 @@ fn scan_access<'a>(
             covering,
             ..
         } => {
-            let def = table
-                .indexes
-                .iter()
-                .find(|i| i.id == *index)
-                .ok_or_else(|| SqlError::UnknownIndex(index.to_string()))?;
+            let def = index_def(table, *index)?;
             let col = table.index_columns(def)[0];
             let prefix = encoding::index_prefix(table.id, *index);
             match range_keys(&prefix, table, col, range, ctx)? {
@@ -989,6 +964,37 @@ fn scan_access<'a>(
             }
         }
     })
+}
+
+/// The index `id` of `table`.
+fn index_def(table: &TableDef, id: u32) -> Result<&crate::catalog::IndexDef> {
+    table
+        .indexes
+        .iter()
+        .find(|i| i.id == id)
+        .ok_or_else(|| SqlError::UnknownIndex(id.to_string()))
+}
+
+/// Appends the key encoding of `values` (evaluated now) for columns `cols` to `key`. Returns
+/// false if the lookup can match nothing: a value is NULL, or one the column cannot hold.
+fn append_point_key(
+    table: &TableDef,
+    cols: &[usize],
+    values: &[Expr],
+    ctx: &Ctx<'_>,
+    key: &mut Vec<u8>,
+) -> Result<bool> {
+    for (e, &col) in values.iter().zip(cols) {
+        let v = eval(e, &[], ctx)?;
+        if v.is_null() {
+            return Ok(false);
+        }
+        match bound_key(table, col, &v)? {
+            Some(k) => key.extend(k),
+            None => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 /// Follows index entries (whose value is the row key suffix) to their rows, in index order.
