@@ -522,9 +522,15 @@ fn cmp_shared(stored: &[u8], tail: &[u8], p: usize, target: &[u8]) -> std::cmp::
 
 /// Binary search for `key`: `Ok(i)` if cell `i` has it, `Err(i)` for the insertion point.
 pub(crate) fn search(buf: &[u8], target: &[u8]) -> NodeResult<Result<usize, usize>> {
-    let (mut lo, mut hi) = (0, nkeys(buf));
-    if hi == 0 {
-        return Ok(Err(0));
+    search_from(buf, target, 0)
+}
+
+/// [`search`] among cells `from..`, for a caller that knows every key before `from` is below
+/// `target`.
+fn search_from(buf: &[u8], target: &[u8], from: usize) -> NodeResult<Result<usize, usize>> {
+    let (mut lo, mut hi) = (from, nkeys(buf));
+    if lo >= hi {
+        return Ok(Err(hi));
     }
     let p = prefix_len(buf);
     let stored = stored_prefix(buf)?;
@@ -633,6 +639,15 @@ pub(crate) fn child(buf: &[u8], ci: usize) -> NodeResult<PageId> {
 /// Which child of an internal node covers `key`.
 pub(crate) fn child_index(buf: &[u8], target: &[u8]) -> NodeResult<usize> {
     Ok(match search(buf, target)? {
+        Ok(i) => i + 1,
+        Err(i) => i,
+    })
+}
+
+/// [`child_index`] for a caller that knows `target` is at least separator `from - 1` (so the
+/// child is `from` or later): searches only the separators from `from` on.
+pub(crate) fn child_index_from(buf: &[u8], target: &[u8], from: usize) -> NodeResult<usize> {
+    Ok(match search_from(buf, target, from)? {
         Ok(i) => i + 1,
         Err(i) => i,
     })
@@ -1019,6 +1034,35 @@ mod tests {
         assert!(insert_cell(&mut buf, 2, &cell).unwrap());
         assert_eq!(nkeys(&buf), n);
         validate_header(&buf).unwrap();
+    }
+
+    /// Searching only the separators from `c + 1` on finds the same child as a whole search
+    /// for every key at or beyond separator `c`, including keys equal to a separator.
+    #[test]
+    fn test_child_index_from_agrees_with_child_index() {
+        let mut buf = vec![0u8; 4096];
+        init(&mut buf, 9, 1);
+        let seps: Vec<Vec<u8>> = (0..40u8).map(|i| vec![b'k', i * 4, 7]).collect();
+        for (i, sep) in seps.iter().enumerate() {
+            assert!(insert_cell(&mut buf, i, &internal_cell(sep, 100 + i as PageId)).unwrap());
+        }
+        for probe in 0..=170u8 {
+            for tail in [&[][..], &[7][..], &[7, 1][..], &[9][..]] {
+                let mut key = vec![b'k', probe];
+                key.extend_from_slice(tail);
+                let whole = child_index(&buf, &key).unwrap();
+                for (c, sep) in seps.iter().enumerate() {
+                    if key.as_slice() >= sep.as_slice() {
+                        assert_eq!(
+                            child_index_from(&buf, &key, c + 1).unwrap(),
+                            whole,
+                            "{key:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(child_index_from(&buf, b"z", 40).unwrap(), 40);
     }
 
     #[test]

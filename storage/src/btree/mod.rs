@@ -284,6 +284,50 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::prefix_successor;
+    use crate::{Database, Options};
+
+    /// `seek_sorted` puts every key on the leaf and position a lone search finds, for keys
+    /// ascending (where each descent starts from the child the previous key took), descending
+    /// and scrambled, across a three-level tree.
+    #[test]
+    fn test_seek_sorted_positions_keys_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("t.nqdb"), &Options::default()).unwrap();
+        let tree = db.create_tree("t").unwrap();
+        for k in (0..60_000u32).step_by(2) {
+            tree.insert(&k.to_be_bytes(), &[7u8; 40]).unwrap();
+        }
+        let ascending: Vec<[u8; 4]> = (0..61_000u32).step_by(7).map(u32::to_be_bytes).collect();
+        let descending: Vec<[u8; 4]> = ascending.iter().rev().copied().collect();
+        let scrambled: Vec<[u8; 4]> = (0..9_000u32)
+            .map(|i| (i.wrapping_mul(7_919) % 61_000).to_be_bytes())
+            .collect();
+        for keys in [ascending, descending, scrambled] {
+            let mut found = Vec::new();
+            tree.seek_sorted(keys.iter().map(|k| &k[..]), |i, leaf| {
+                let pos = leaf.position();
+                let at = if pos < leaf.len() {
+                    Some(leaf.entry(pos)?.0.to_vec())
+                } else {
+                    None
+                };
+                found.push((i, at));
+                Ok(false)
+            })
+            .unwrap();
+            assert_eq!(found.len(), keys.len());
+            for (i, at) in found {
+                let k = u32::from_be_bytes(keys[i]);
+                // The first key at or after `k` in its leaf: `k` itself if present, else the
+                // next even key, unless `k` is past the leaf's last key.
+                if k % 2 == 0 && k < 60_000 {
+                    assert_eq!(at, Some(k.to_be_bytes().to_vec()), "key {k}");
+                } else if let Some(at) = at {
+                    assert_eq!(at, (k + 1).to_be_bytes().to_vec(), "key {k}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn test_prefix_successor() {

@@ -94,6 +94,8 @@ struct PathNode<'s> {
     page: PageRef<'s>,
     low: Fence,
     high: Fence,
+    /// Which child of the node above this is (0 for the root).
+    index: usize,
 }
 
 fn fence_key<'p>(
@@ -147,24 +149,29 @@ pub(crate) fn seek_sorted<'k>(
         let mut continued = false;
         loop {
             let target = if continued { next_leaf.as_slice() } else { key };
+            // The child of the node the climb stops at that the path went through: ascending
+            // keys go to it or one after it.
+            let mut near = None;
             while let Some(depth) = path.len().checked_sub(1) {
                 if covers(store, &path, depth, target)? {
                     break;
                 }
-                path.pop();
+                near = path.pop().map(|node| node.index);
             }
             if path.is_empty() {
+                near = None;
                 path.push(PathNode {
                     page: store.read_node(root, None)?,
                     low: Fence::Open,
                     high: Fence::Open,
+                    index: 0,
                 });
             }
-            descend_path(store, &mut path, target, 1)?;
+            descend_path(store, &mut path, target, 1, &mut near)?;
             if !continued {
                 ahead.hint(store, &path, &keys, i)?;
             }
-            descend_path(store, &mut path, target, 0)?;
+            descend_path(store, &mut path, target, 0, &mut near)?;
             let top = path.last().expect("the path ends in a leaf");
             let leaf = &top.page;
             let id = leaf.id();
@@ -305,11 +312,14 @@ impl Lookahead {
         // them; handing them over would only make the two wait for each other.
         let own_until = i + OWN_KEYS;
         self.own.clear();
+        // The parent and child index of the previous key: sorted keys often share a leaf (or
+        // go to one of the next), which two separator comparisons tell.
+        let mut near: Option<(PageId, usize)> = None;
         let mut j = from;
         while j < end {
             let key = keys[j];
             let child = if covers(store, path, depth, key)? {
-                child_under(store, page, key)?
+                child_under_near(store, page, key, &mut near)?
             } else if depth > 0 && covers(store, path, depth - 1, key)? {
                 let id = child_under(store, &path[depth - 1].page, key)?;
                 if sibling.as_ref().is_none_or(|s| s.id() != id) {
@@ -317,7 +327,7 @@ impl Lookahead {
                     drop(sibling.take());
                     sibling = Some(store.read_node(id, Some(1))?);
                 }
-                child_under(store, sibling.as_ref().expect("set above"), key)?
+                child_under_near(store, sibling.as_ref().expect("set above"), key, &mut near)?
             } else {
                 break;
             };
@@ -349,13 +359,60 @@ fn child_under(store: &Store, parent: &PageRef<'_>, key: &[u8]) -> Result<PageId
     node::child(parent, ci).map_err(store.malformed(id))
 }
 
+/// [`child_under`] starting from the child the previous key went to under the same `parent`
+/// (`near`, updated): if `key` lies between that child's separators, it is that child; if it
+/// lies beyond, only the separators after it are searched. Correct for keys in any order;
+/// cheaper for ascending ones.
+fn child_under_near(
+    store: &Store,
+    parent: &PageRef<'_>,
+    key: &[u8],
+    near: &mut Option<(PageId, usize)>,
+) -> Result<PageId> {
+    let id = parent.id();
+    let from = near.and_then(|(p, c)| (p == id).then_some(c));
+    let ci = child_index_near(store, parent, key, from)?;
+    *near = Some((id, ci));
+    node::child(parent, ci).map_err(store.malformed(id))
+}
+
+/// [`node::child_index`] of `key` in the inner node `page`, trying child `near` first: if `key`
+/// lies between its separators, it is that child; if it lies beyond, only the separators after
+/// it are searched. Correct for any `near`; cheaper when keys ascend.
+fn child_index_near(
+    store: &Store,
+    page: &PageRef<'_>,
+    key: &[u8],
+    near: Option<usize>,
+) -> Result<usize> {
+    let malformed = store.malformed(page.id());
+    let n = node::nkeys(page);
+    match near {
+        Some(c) if c <= n => {
+            if c == n || key < node::internal_key(page, c).map_err(&malformed)? {
+                if c == 0 || node::internal_key(page, c - 1).map_err(&malformed)? <= key {
+                    Ok(c)
+                } else {
+                    node::child_index(page, key).map_err(malformed)
+                }
+            } else {
+                // At or beyond separator `c`: child `c + 1` or later.
+                node::child_index_from(page, key, c + 1).map_err(malformed)
+            }
+        }
+        _ => node::child_index(page, key).map_err(malformed),
+    }
+}
+
 /// Extends `path` (whose last node covers `target`) down towards `target` until its last
-/// node is at level `stop` or below (0: the leaf covering `target`).
+/// node is at level `stop` or below (0: the leaf covering `target`). `near` is a child of the
+/// last node to try first (see [`child_index_near`]); the first node searched takes it.
 fn descend_path<'s>(
     store: &'s Store,
     path: &mut Vec<PathNode<'s>>,
     target: &[u8],
     stop: u16,
+    near: &mut Option<usize>,
 ) -> Result<()> {
     loop {
         let depth = path.len() - 1;
@@ -368,7 +425,7 @@ fn descend_path<'s>(
         }
         let id = page.id();
         let n = node::nkeys(page);
-        let ci = node::child_index(page, target).map_err(store.malformed(id))?;
+        let ci = child_index_near(store, page, target, near.take())?;
         let child = node::child(page, ci).map_err(store.malformed(id))?;
         let low = match ci {
             0 => top.low,
@@ -384,6 +441,11 @@ fn descend_path<'s>(
         };
         let level = node::level(page) - 1;
         let page = store.read_node(child, Some(level))?;
-        path.push(PathNode { page, low, high });
+        path.push(PathNode {
+            page,
+            low,
+            high,
+            index: ci,
+        });
     }
 }
