@@ -638,10 +638,7 @@ pub(crate) fn child(buf: &[u8], ci: usize) -> NodeResult<PageId> {
 
 /// Which child of an internal node covers `key`.
 pub(crate) fn child_index(buf: &[u8], target: &[u8]) -> NodeResult<usize> {
-    Ok(match search(buf, target)? {
-        Ok(i) => i + 1,
-        Err(i) => i,
-    })
+    child_index_from(buf, target, 0)
 }
 
 /// [`child_index`] for a caller that knows `target` is at least separator `from - 1` (so the
